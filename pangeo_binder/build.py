@@ -1,0 +1,132 @@
+"""`build`: a source in, a smoke-tested (and optionally pushed) image out.
+
+The pipeline: source -> checkout -> binder config -> repo lock -> plan -> image -> push.
+Images are built under a temporary tag and receive their final tag only after the
+smoke test passes, so a broken image is never left tagged as good.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import __version__
+from .detect import detect
+from .engine import Engine
+from .errors import BuildError, DockerError
+from .events import Emit, Event, Phase
+from .fetch import checkout
+from .lock import BASE_PYTHON, Lock, load_base_lock, resolve_repo_lock
+from .plan import (
+    ImagePlan,
+    environment_image_plan,
+    python_image_plan,
+    repo_image_plan,
+    write_context,
+)
+from .settings import Settings
+from .spec import Source, slug
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str
+    content_hash: str
+    cached: bool  # True when the image already existed and nothing was built
+    revision: str | None
+    pushed: bool = False
+
+
+def _os_image_id(engine: Engine, os_image: str, emit: Emit) -> str:
+    image_id = engine.image_id(os_image)
+    if image_id is None:
+        emit(Event(Phase.BUILDING, f"Pulling the OS image {os_image}"))
+        if not engine.pull(os_image) or (image_id := engine.image_id(os_image)) is None:
+            raise DockerError(
+                f"OS image {os_image} is not on this machine and cannot be pulled; set "
+                "PANGEO_BINDER_OS_IMAGE (scripts/setup-docker makes one with debootstrap)"
+            )
+    return image_id
+
+
+def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
+                labels: dict[str, str] | None = None) -> bool:
+    """Build `plan` unless its image exists; return True when it was built."""
+    if engine.image_id(plan.image) is not None:
+        return False
+    emit(Event(Phase.BUILDING, f"Building {plan.image}"))
+    repository = plan.image.rpartition(":")[0]
+    candidate = f"{repository}:candidate-{plan.tag}-{secrets.token_hex(4)}"
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-build-") as context:
+        write_context(plan, Path(context))
+        try:
+            engine.build(Path(context), plan.dockerfile, candidate, emit,
+                         build_args=plan.build_args, labels=labels or {},
+                         ca_bundle=settings.ca_bundle)
+            emit(Event(Phase.BUILDING, f"Smoke-testing {plan.image}"))
+            result = engine.run(candidate, ["sh", "-c", plan.smoke_test])
+            if result.exit_code != 0:
+                last = (result.output.strip().splitlines() or ["no output"])[-1]
+                raise BuildError(f"the built image failed its smoke test "
+                                 f"({plan.smoke_test.split(' && ')[-1]}): {last}")
+            engine.tag(candidate, plan.image)
+        finally:
+            engine.remove(candidate)
+    return True
+
+
+def _labels(source_url: str, revision: str | None, base: Lock,
+            repo_lock: Lock | None, plan: ImagePlan) -> dict[str, str]:
+    lock_hash = base.digest if repo_lock is None else repo_lock.digest
+    return {
+        "org.opencontainers.image.source": source_url,
+        "org.opencontainers.image.revision": revision or "",
+        "org.opencontainers.image.created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pangeo-binder.version": __version__,
+        "pangeo-binder.base-lock-hash": base.digest,
+        "pangeo-binder.lock-hash": lock_hash,
+        "pangeo-binder.content-hash": plan.content_hash,
+    }
+
+
+def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
+          image_name: str | None = None) -> BuildResult:
+    """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`."""
+    engine = Engine(settings.docker_cli)
+    engine.check()
+    try:
+        with checkout(source, emit) as files:
+            config = detect(files, BASE_PYTHON)
+            for warning in config.warnings:
+                emit(Event(Phase.BUILDING, f"Warning: {warning}"))
+            base = load_base_lock()
+            repo_lock = (None if config.dockerfile else
+                         resolve_repo_lock(files, config, base, settings.cache_dir, emit))
+            python = python_image_plan(
+                settings.os_image, _os_image_id(engine, settings.os_image, emit))
+            environment = environment_image_plan(python)
+            plan = repo_image_plan(files, config, environment, repo_lock,
+                                   image_name or settings.image_prefix + slug(source),
+                                   source.display)
+            cached = engine.image_id(plan.image) is not None
+            if cached:
+                emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
+            else:
+                if not config.dockerfile:
+                    build_image(engine, python, settings, emit)
+                    build_image(engine, environment, settings, emit)
+                build_image(engine, plan, settings, emit,
+                            _labels(files.source_url, files.revision, base, repo_lock, plan))
+            revision = files.revision
+        if push:
+            emit(Event(Phase.PUSHING, f"Pushing {plan.image}"))
+            engine.push(plan.image, emit)
+    except BaseException as exc:
+        emit(Event(Phase.FAILED, str(exc) or type(exc).__name__))
+        raise
+    emit(Event(Phase.BUILT, f"Built {plan.image}"))
+    return BuildResult(image=plan.image, content_hash=plan.content_hash, cached=cached,
+                       revision=revision, pushed=push)

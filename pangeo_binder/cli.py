@@ -1,0 +1,177 @@
+"""The `pangeo-binder` command: thin click commands over the pipeline stages.
+
+No logic lives here: commands parse options, call a stage, draw its events and turn a
+`PangeoBinderError` into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .errors import PangeoBinderError
+from .events import Event, Phase
+
+_STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "cyan",
+          Phase.FETCHING: "blue", Phase.BUILDING: "magenta"}
+
+
+class Reporter:
+    """Draws events: JSON lines on stdout (BinderHub's protocol), or for people on
+    stderr, with a spinner holding the latest tool line on a terminal."""
+
+    def __init__(self, json_logs: bool, verbose: bool) -> None:
+        self.json_logs = json_logs
+        self.verbose = verbose
+        self.console = Console(stderr=True, highlight=False)
+        self.status = None
+
+    def __call__(self, event: Event) -> None:
+        if self.json_logs:
+            click.echo(event.to_json())
+            sys.stdout.flush()
+            return
+        if event.detail and not self.verbose:
+            if self.status is not None:
+                self.status.update(escape(event.message[:120]))
+            return
+        if event.phase is Phase.FAILED:
+            return  # the error line says it
+        style = _STYLE.get(event.phase, "")
+        self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}")
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        if self.json_logs or self.verbose or not self.console.is_terminal:
+            yield
+            return
+        with self.console.status("working") as status:
+            self.status = status
+            try:
+                yield
+            finally:
+                self.status = None
+
+
+def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
+    """Run a stage; a user error becomes one line on stderr and exit code 1."""
+    try:
+        if reporter is None:
+            return stage()
+        with reporter.running():
+            return stage()
+    except PangeoBinderError as exc:
+        click.echo(f"pangeo-binder: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("pangeo-binder: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("PANGEO_BINDER_DEBUG"):
+            raise
+        click.echo(f"pangeo-binder: internal error: {type(exc).__name__}: {exc} "
+                   "(set PANGEO_BINDER_DEBUG=1 for the traceback)", err=True)
+        sys.exit(70)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pangeo-binder")
+def main() -> None:
+    """Turn repositories of notebooks into pinned, reproducible Pangeo images."""
+
+
+@main.command()
+@click.argument("source")
+@click.option("--ref", help="Branch, tag or commit of a git source (default: remote HEAD).")
+@click.option("--image-prefix", help="Registry/name prefix of the image "
+              "[env PANGEO_BINDER_IMAGE_PREFIX; default pangeo-binder/].")
+@click.option("--image-name", help="Exact image name[:tag] instead of prefix + slug.")
+@click.option("--push", is_flag=True, help="Push the image to its registry.")
+@click.option("--json-logs", is_flag=True,
+              help="One JSON object per line with `phase` and `message` (BinderHub's protocol).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA bundle for HTTPS inside the build, passed as a BuildKit secret "
+              "[default: the file SSL_CERT_FILE, PIP_CERT or REQUESTS_CA_BUNDLE names].")
+@click.option("--no-ca-bundle", is_flag=True, help="Pass no CA bundle to the build.")
+@click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE; "
+              "default debian:bookworm-slim].")
+@click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
+def build(source: str, ref: str | None, image_prefix: str | None, image_name: str | None,
+          push: bool, json_logs: bool, ca_bundle: Path | None, no_ca_bundle: bool,
+          os_image: str | None, verbose: bool) -> None:
+    """Build the pinned Pangeo image of SOURCE: a directory, a git URL or gh:org/repo[@ref].
+
+    Prints the image name on stdout.
+    """
+    from .build import build as build_source
+    from .settings import Settings
+    from .spec import parse_source
+
+    reporter = Reporter(json_logs, verbose)
+
+    def stage() -> object:
+        settings = Settings.from_env().with_overrides(
+            image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle)
+        if no_ca_bundle:
+            settings = replace(settings, ca_bundle=None)
+        return build_source(parse_source(source, ref), settings, reporter, push=push,
+                            image_name=image_name)
+
+    result = run_stage(reporter, stage)
+    if not json_logs:
+        click.echo(result.image)  # type: ignore[attr-defined]
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--ref", help="Branch, tag or commit of a git source.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the lock (default: stdout for a SOURCE, the base "
+              "environment's requirements.lock without one).")
+def lock(source: str | None, ref: str | None, output: Path | None) -> None:
+    """Lock SOURCE's requirements against the Pangeo base, or re-lock the base itself.
+
+    Commit the result as binder/pangeo-binder.lock to pin a repository's extras.
+    """
+    from .lock import lock_base
+
+    if source is None:
+        result = run_stage(None, lambda: lock_base(output))
+        click.echo(f"locked {len(result.pins)} packages", err=True)  # type: ignore[attr-defined]
+        return
+
+    from .events import ignore
+    from .settings import Settings
+    from .spec import parse_source
+
+    def stage() -> object:
+        from .detect import detect
+        from .fetch import checkout
+        from .lock import BASE_PYTHON, load_base_lock, resolve_repo_lock
+
+        with checkout(parse_source(source, ref), ignore) as files:
+            config = detect(files, BASE_PYTHON)
+            if config.dockerfile:
+                raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
+            return resolve_repo_lock(files, config, load_base_lock(),
+                                     Settings.from_env().cache_dir, ignore)
+
+    repo_lock = run_stage(None, stage)
+    if repo_lock is None:
+        click.echo("pangeo-binder: error: the repository has no requirements to lock",
+                   err=True)
+        sys.exit(1)
+    text = repo_lock.text  # type: ignore[attr-defined]
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)

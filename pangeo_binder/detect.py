@@ -1,0 +1,153 @@
+"""Read a checkout's binder files into a validated `BinderConfig`.
+
+repo2docker's contract: the files live in `binder/`, else `.binder/`, else the root.
+Everything that decides the image is validated here, so a bad file fails before any
+build starts, with the file and line named.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import BinderConfigError
+from .fetch import Checkout
+
+BINDER_DIRS = ("binder", ".binder")
+LOCK_FILENAME = "pangeo-binder.lock"
+# Debian policy 5.6.1: lower-case letters, digits, '+', '-' and '.'; at least two
+# characters, starting with a letter or digit.
+_DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_RUNTIME = re.compile(r"^python-(\d+\.\d+)(?:\.\d+)?$")
+# Environments pangeo-binder does not build (yet): refuse rather than ignore.
+_UNSUPPORTED = {
+    "environment.yml": "conda environments (environment.yml) are not supported yet; "
+                       "list pip packages in requirements.txt instead",
+    "environment.yaml": "conda environments (environment.yaml) are not supported yet; "
+                        "list pip packages in requirements.txt instead",
+    "Pipfile": "Pipfile is not supported; export it with `pipenv requirements > requirements.txt`",
+    "Pipfile.lock": "Pipfile.lock is not supported; export it with "
+                    "`pipenv requirements > requirements.txt`",
+    "install.R": "R environments (install.R) are not supported by pangeo-binder",
+    "Project.toml": "Julia environments (Project.toml) are not supported by pangeo-binder",
+    "REQUIRE": "Julia environments (REQUIRE) are not supported by pangeo-binder",
+}
+# Requirement lines that install from the repository itself, which is copied in only
+# after the environment layers (so notebook edits keep those layers cached).
+_LOCAL_REQUIREMENT = re.compile(r"^(-e|--editable)?\s*(\.{1,2}(/|$)|/|file:)")
+
+
+@dataclass(frozen=True)
+class BinderConfig:
+    binder_dir: str  # "binder", ".binder" or "" for the root
+    requirements: str | None = None  # repo-relative path
+    apt_packages: tuple[str, ...] = ()
+    post_build: str | None = None
+    start: str | None = None
+    python_version: str | None = None  # from runtime.txt, e.g. "3.11"
+    lock_file: str | None = None  # a shipped pangeo-binder lock, used as is
+    dockerfile: str | None = None  # a repo Dockerfile bypasses all of the above
+    warnings: tuple[str, ...] = ()
+
+    def path(self, name: str) -> str:
+        return f"{self.binder_dir}/{name}" if self.binder_dir else name
+
+
+def _read_text(checkout: Checkout, name: str) -> str:
+    try:
+        return (checkout.path / name).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BinderConfigError(f"{name} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BinderConfigError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def parse_apt_txt(text: str, name: str = "apt.txt") -> tuple[str, ...]:
+    """Debian package names, one per line; comments and blank lines allowed."""
+    packages = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not _DEBIAN_PACKAGE.match(line):
+            raise BinderConfigError(
+                f"{name} line {number}: {line!r} is not a Debian package name "
+                "(one name per line: lower-case letters, digits, '+', '-', '.')"
+            )
+        packages.append(line)
+    return tuple(dict.fromkeys(packages))
+
+
+def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    runtime = lines[0] if lines else ""
+    match = _RUNTIME.match(runtime)
+    if not match:
+        raise BinderConfigError(
+            f"{name}: unsupported runtime {runtime!r}; expected python-X.Y "
+            f"(pangeo-binder images run python-{base_python})"
+        )
+    if match[1] != base_python:
+        raise BinderConfigError(
+            f"{name} asks for python-{match[1]} but the Pangeo base has Python "
+            f"{base_python}; change it to python-{base_python} or remove runtime.txt"
+        )
+    return match[1]
+
+
+def _check_requirements(text: str, name: str) -> None:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if _LOCAL_REQUIREMENT.match(line):
+            raise BinderConfigError(
+                f"{name} line {number}: {line!r} installs from the repository itself, "
+                "which is copied in after the environment; install it in postBuild "
+                "(pip install -e .) instead"
+            )
+
+
+def detect(checkout: Checkout, base_python: str) -> BinderConfig:
+    files = set(checkout.files)
+    present = [d for d in BINDER_DIRS if any(f.startswith(d + "/") for f in files)]
+    if len(present) > 1:
+        raise BinderConfigError(
+            "both binder/ and .binder/ exist; keep one of them (repo2docker's rule)"
+        )
+    binder_dir = present[0] if present else ""
+
+    def found(name: str) -> str | None:
+        path = f"{binder_dir}/{name}" if binder_dir else name
+        return path if path in files else None
+
+    if dockerfile := found("Dockerfile"):
+        return BinderConfig(
+            binder_dir=binder_dir, dockerfile=dockerfile,
+            warnings=(f"{dockerfile} is built as is: it bypasses the pinned Pangeo "
+                      "environment and its reproducibility guarantees",),
+        )
+
+    for filename, reason in _UNSUPPORTED.items():
+        if path := found(filename):
+            raise BinderConfigError(f"{path}: {reason}")
+
+    warnings = []
+    if not binder_dir and ("setup.py" in files or "pyproject.toml" in files):
+        warnings.append("the repository's own package is not installed; "
+                        "add `pip install -e .` to postBuild if the notebooks import it")
+
+    requirements = found("requirements.txt")
+    if requirements:
+        _check_requirements(_read_text(checkout, requirements), requirements)
+    apt_txt = found("apt.txt")
+    runtime = found("runtime.txt")
+    return BinderConfig(
+        binder_dir=binder_dir,
+        requirements=requirements,
+        apt_packages=parse_apt_txt(_read_text(checkout, apt_txt), apt_txt) if apt_txt else (),
+        post_build=found("postBuild"),
+        start=found("start"),
+        python_version=(parse_runtime_txt(_read_text(checkout, runtime), base_python, runtime)
+                        if runtime else None),
+        lock_file=found(LOCK_FILENAME),
+        warnings=tuple(warnings),
+    )

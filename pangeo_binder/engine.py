@@ -1,0 +1,161 @@
+"""The Docker engine: BuildKit builds through the docker CLI, the rest through docker-py.
+
+Builds go through the CLI because docker-py only drives the legacy builder, and the
+build needs BuildKit for secrets (the CA bundle) and cache mounts (uv's cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from .errors import BuildError, DockerError
+from .events import Emit, Event, Phase
+
+SMOKE_LABEL = "pangeo-binder.smoke-test"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    output: str
+
+
+def _failure_reason(lines: Sequence[str]) -> str:
+    """The failing step and its last output line, from BuildKit's plain progress.
+
+    BuildKit prints the failing step between two "------" rulers: a "> [n/m] STEP:" header
+    and the tail of the step's output.
+    """
+    rulers = [i for i, line in enumerate(lines) if line.strip() == "------"]
+    if len(rulers) >= 2:
+        block = [ln.strip() for ln in lines[rulers[-2] + 1 : rulers[-1]] if ln.strip()]
+        header = next((ln for ln in block if ln.startswith(">")), "")
+        output = [ln for ln in block if not ln.startswith(">")]
+        step = header.lstrip("> ").rstrip(":")
+        step = step if len(step) <= 90 else step[:87] + "..."
+        last = output[-1].split(" ", 1)[-1] if output else ""
+        if step or last:
+            return f"{step}: {last}".strip(": ")
+    errors = [ln.strip() for ln in lines if ln.lower().lstrip().startswith("error")]
+    return (errors or [ln.strip() for ln in lines if ln.strip()] or ["no output"])[-1]
+
+
+class Engine:
+    def __init__(self, docker_cli: str) -> None:
+        self.docker_cli = docker_cli
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            reason = str(exc).split("(", 1)[0].strip() or "no answer"
+            raise DockerError(
+                f"Docker is not running or not reachable ({reason}); start the Docker "
+                "engine (scripts/setup-docker does it on Debian) and try again"
+            ) from None
+        return client
+
+    def check(self) -> None:
+        """Fail early, before any work, when the engine or its CLI is missing."""
+        _ = self.client
+        if not Path(self.docker_cli).is_file() and "/" in self.docker_cli:
+            raise DockerError(f"docker CLI {self.docker_cli} not found; set PANGEO_BINDER_DOCKER")
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            return self.client.images.get(ref).id
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot inspect {ref}: {exc.explanation}") from None
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return self.client.images.get(ref).labels or {}
+
+    def pull(self, ref: str) -> bool:
+        try:
+            self.client.images.pull(ref)
+        except docker.errors.APIError:
+            return False
+        return True
+
+    def build(self, context: Path, dockerfile: str, tag: str, emit: Emit, *,
+              build_args: Mapping[str, str] = {}, labels: Mapping[str, str] = {},
+              ca_bundle: Path | None = None) -> None:
+        command = [self.docker_cli, "build", "--progress=plain", "--file",
+                   str(context / dockerfile), "--tag", tag]
+        for key, value in build_args.items():
+            command += ["--build-arg", f"{key}={value}"]
+        for key, value in labels.items():
+            command += ["--label", f"{key}={value}"]
+        if ca_bundle is not None:
+            command += ["--secret", f"id=ca,src={ca_bundle}"]
+        command.append(str(context))
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, env=env,
+                                       errors="replace")
+        except OSError as exc:
+            raise DockerError(f"cannot run {self.docker_cli}: {exc.strerror}") from None
+        tail: list[str] = []
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                tail = [*tail[-199:], line]
+                emit(Event(Phase.BUILDING, line, detail=True))
+            code = process.wait()
+        finally:
+            if process.poll() is None:  # interrupted: do not leave a build running
+                process.kill()
+                process.wait()
+        if code != 0:
+            raise BuildError(f"docker build failed: {_failure_reason(tail)}")
+
+    def tag(self, source: str, target: str) -> None:
+        repository, _, tag = target.rpartition(":")
+        self.client.images.get(source).tag(repository, tag)
+
+    def remove(self, ref: str) -> None:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(ref)
+
+    def run(self, image: str, command: Sequence[str], timeout: int = 300) -> RunResult:
+        """Run a command in a throwaway container (no network) and remove it."""
+        container = self.client.containers.create(
+            image, list(command), network_disabled=True, labels={SMOKE_LABEL: "1"},
+        )
+        try:
+            container.start()
+            status = container.wait(timeout=timeout)
+            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            return RunResult(exit_code=int(status.get("StatusCode", 1)), output=output)
+        finally:
+            container.remove(force=True)
+
+    def push(self, ref: str, emit: Emit) -> None:
+        repository, _, tag = ref.rpartition(":")
+        last = None
+        try:
+            for progress in self.client.images.push(repository, tag, stream=True, decode=True):
+                if "error" in progress:
+                    raise DockerError(f"cannot push {ref}: {progress['error']}")
+                status = progress.get("status", "")
+                line = f"{progress['id']}: {status}" if "id" in progress else status
+                if status and line != last and "progress" not in progress:
+                    emit(Event(Phase.PUSHING, line, detail=True))
+                    last = line
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot push {ref}: {exc.explanation}") from None

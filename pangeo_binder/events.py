@@ -1,0 +1,40 @@
+"""Progress events: how stages report what they do without printing.
+
+Stages call an `Emit` callback with `Event` values; the CLI decides how to show them
+(rich on a terminal, plain lines, or JSON lines). The phases and the JSON shape are the
+ones BinderHub reads from repo2docker build pods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    FETCHING = "fetching"
+    BUILDING = "building"
+    PUSHING = "pushing"
+    BUILT = "built"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Event:
+    phase: Phase
+    message: str
+    # Raw tool output (docker build lines): shown in full only where the reader wants it.
+    detail: bool = False
+
+    def to_json(self) -> str:
+        message = self.message if self.message.endswith("\n") else self.message + "\n"
+        return json.dumps({"phase": str(self.phase), "message": message})
+
+
+Emit = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """An `Emit` for callers that do not want progress."""

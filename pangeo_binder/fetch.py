@@ -1,0 +1,183 @@
+"""Fetch a source at exactly one commit and describe its files.
+
+A git source is resolved to a commit sha first (`git ls-remote`), then only that commit
+is fetched (shallow) into a temporary directory that is removed afterwards. A local
+directory is used in place; when it is part of a git checkout, its files are the ones git
+would commit (ignored files stay out) and it is identified by its commit plus a hash of
+its uncommitted changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SourceError
+from .events import Emit, Event, Phase
+from .spec import GitSource, LocalSource, Source
+
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The files of one version of a source, ready to be detected and copied."""
+
+    path: Path
+    files: tuple[str, ...]  # posix paths relative to `path`, sorted; never under .git
+    tree_id: str  # identifies the content: same id, same files
+    revision: str | None  # commit sha, "-dirty" when a local checkout has changes
+    source_url: str
+
+
+def _git(*args: str, cwd: Path | None = None, what: str) -> str:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True,
+            env={**os.environ, **_GIT_ENV}, check=False,
+        )
+    except FileNotFoundError:
+        raise SourceError("git is not installed; install git to build git sources") from None
+    if result.returncode != 0:
+        lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
+        fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ERROR:"))]
+        reason = (fatal or lines or [f"git exited with {result.returncode}"])[-1]
+        raise SourceError(f"{what}: {reason}")
+    return result.stdout
+
+
+def resolve_ref(url: str, ref: str | None) -> str | None:
+    """The commit sha `ref` names in the remote, or None when only a fetch can tell
+    (an abbreviated sha)."""
+    if ref is not None and _FULL_SHA.match(ref):
+        return ref
+    wanted = ref or "HEAD"
+    out = _git("ls-remote", url, wanted, what=f"cannot read {url}")
+    refs: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    candidates = (
+        [wanted] if wanted == "HEAD" or wanted.startswith("refs/")
+        else [f"refs/heads/{wanted}", f"refs/tags/{wanted}"]
+    )
+    for name in candidates:
+        # An annotated tag's commit is listed as the peeled "^{}" entry.
+        sha = refs.get(f"{name}^{{}}") or refs.get(name)
+        if sha:
+            return sha
+    if ref is not None and _SHORT_SHA.match(ref):
+        return None
+    raise SourceError(f"ref {wanted!r} not found in {url}")
+
+
+def _fetch_commit(url: str, ref: str | None, dest: Path) -> str:
+    sha = resolve_ref(url, ref)
+    _git("init", "--quiet", str(dest), what="cannot create a checkout")
+    if sha is not None:
+        _git("fetch", "--quiet", "--depth=1", "--no-tags", url, sha, cwd=dest,
+             what=f"cannot fetch {sha[:12]} from {url}")
+        target = "FETCH_HEAD"
+    else:
+        # An abbreviated sha: only the full history can tell which commit it is.
+        _git("fetch", "--quiet", "--filter=blob:none", url,
+             "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
+             cwd=dest, what=f"cannot fetch {url}")
+        try:
+            target = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                          cwd=dest, what="").strip()
+        except SourceError:
+            raise SourceError(f"ref {ref!r} not found in {url}") from None
+    _git("checkout", "--quiet", "--detach", target, cwd=dest, what="cannot check out")
+    return _git("rev-parse", "HEAD", cwd=dest, what="cannot read HEAD").strip()
+
+
+def _content_id(root: Path, files: tuple[str, ...]) -> str:
+    """A hash of paths, executable bits, link targets and contents."""
+    digest = hashlib.sha256()
+    for name in files:
+        path = root / name
+        if path.is_symlink():
+            kind, data = "link", os.readlink(path).encode()
+        else:
+            kind = "exec" if os.access(path, os.X_OK) else "file"
+            data = path.read_bytes()
+        digest.update(f"{name}\0{kind}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _git_files(root: Path, *flags: str) -> tuple[str, ...]:
+    out = _git("ls-files", "-z", *flags, cwd=root, what=f"cannot list files of {root}")
+    names = {n for n in out.split("\0") if n}
+    # Tracked files deleted in the working tree, and submodules, are not shipped.
+    return tuple(sorted(n for n in names if (root / n).is_symlink() or (root / n).is_file()))
+
+
+def _walk_files(root: Path) -> tuple[str, ...]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        base = Path(dirpath)
+        for name in filenames:
+            found.append((base / name).relative_to(root).as_posix())
+        for name in dirnames:  # symlinks to directories are copied as links
+            if (base / name).is_symlink():
+                found.append((base / name).relative_to(root).as_posix())
+    return tuple(sorted(found))
+
+
+def _local_checkout(path: Path) -> Checkout:
+    inside_git = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True,
+        text=True, check=False,
+    ).stdout.strip() == "true"
+    revision = None
+    if inside_git:
+        files = _git_files(path, "--cached", "--others", "--exclude-standard")
+        head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=path,
+                              capture_output=True, text=True, check=False).stdout.strip()
+        if head:
+            dirty = _git("status", "--porcelain", "--", ".", cwd=path, what="git status")
+            revision = head + ("-dirty" if dirty.strip() else "")
+    else:
+        files = _walk_files(path)
+    return Checkout(path=path, files=files, tree_id=_content_id(path, files),
+                    revision=revision, source_url=path.as_uri())
+
+
+@contextmanager
+def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
+    """The source's files; a fetched copy is deleted when the block ends."""
+    if isinstance(source, LocalSource):
+        emit(Event(Phase.FETCHING, f"Using local directory {source.path}"))
+        yield _local_checkout(source.path)
+        return
+    assert isinstance(source, GitSource)
+    emit(Event(Phase.FETCHING, f"Fetching {source.display}"
+                               + (f" at {source.ref}" if source.ref else "")))
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-fetch-") as tmp:
+        dest = Path(tmp) / "repo"
+        sha = _fetch_commit(source.url, source.ref, dest)
+        tree = _git("rev-parse", "HEAD^{tree}", cwd=dest, what="cannot read tree").strip()
+        emit(Event(Phase.FETCHING, f"Fetched commit {sha}"))
+        yield Checkout(path=dest, files=_git_files(dest), tree_id=f"git-tree:{tree}",
+                       revision=sha, source_url=source.url)
+
+
+def copy_files(checkout: Checkout, dest: Path) -> None:
+    """Copy the checkout's files (links as links) into `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in checkout.files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(checkout.path / name, target, follow_symlinks=False)

@@ -1,0 +1,203 @@
+"""Locks: the pinned Pangeo base, and each repository's extras resolved against it.
+
+Both are uv's requirements format with exact versions and hashes for linux x86_64 and the
+base image's Python. A repository's requirements are resolved with every base pin as a
+constraint: a repo may add packages but never move a base version, so the notebook
+client, the Dask scheduler and the workers always agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .detect import BinderConfig
+from .errors import LockError, PinConflictError
+from .events import Emit, Event, Phase
+from .fetch import Checkout
+from .resources import environment_dir
+
+BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs
+PYTHON_PLATFORM = "x86_64-manylinux_2_28"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_MARKER_ENV = {
+    "python_version": BASE_PYTHON, "python_full_version": f"{BASE_PYTHON}.0",
+    "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+    "os_name": "posix", "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+}
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lockfile's text and the versions it pins (canonical name -> version)."""
+
+    text: str
+
+    @cached_property
+    def pins(self) -> Mapping[str, str]:
+        pins = {}
+        for line in self.text.splitlines():
+            if match := _PIN.match(line):
+                pins[canonicalize_name(match[1])] = match[2]
+        return pins
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def base_lock_path() -> Path:
+    return environment_dir() / "requirements.lock"
+
+
+def load_base_lock() -> Lock:
+    return Lock(base_lock_path().read_text(encoding="utf-8"))
+
+
+def check_pins(lock: Lock, base: Lock, name: str) -> None:
+    """Refuse a lock that moves any base pin."""
+    for package, wanted in lock.pins.items():
+        pinned = base.pins.get(package)
+        if pinned is not None and pinned != wanted:
+            raise PinConflictError(
+                f"{name} pins {package}=={wanted} but the Pangeo base pins "
+                f"{package}=={pinned}; a repository may add packages, not change base versions"
+            )
+
+
+def check_requirements(text: str, base: Lock, name: str) -> None:
+    """Refuse a requirement the base pin cannot satisfy, naming both versions.
+
+    uv would refuse it too; checking first gives the message a maintainer can act on
+    without reading a resolver explanation.
+    """
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # URLs and other forms: uv has the last word
+        if requirement.marker and not requirement.marker.evaluate(_MARKER_ENV):
+            continue
+        package = canonicalize_name(requirement.name)
+        pinned = base.pins.get(package)
+        if pinned and not requirement.specifier.contains(pinned, prereleases=True):
+            raise PinConflictError(
+                f"{name} line {number} asks for {line} but the Pangeo base pins "
+                f"{package}=={pinned}; use a range that includes {pinned}, or drop the pin"
+            )
+
+
+def _uv() -> str:
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+def _one_line(stderr: str) -> str:
+    """uv's error and its cause, on one line."""
+    lines = [ln.strip().removeprefix("error:").removeprefix("cause:").strip()
+             for ln in stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Using ", "Resolved ", "warning:"))]
+    return " ".join(lines) or "uv failed"
+
+
+def compile_requirements(requirements: Path, constraints: Mapping[str, str] | None,
+                         custom_command: str) -> str:
+    """Run `uv pip compile` for the base's Python and platform, with hashes."""
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
+        command = [
+            _uv(), "pip", "compile", str(requirements),
+            "--python-version", BASE_PYTHON, "--python-platform", PYTHON_PLATFORM,
+            "--generate-hashes", "--no-header", "--no-progress", "--quiet",
+            "--custom-compile-command", custom_command,
+        ]
+        if constraints:
+            constraints_file = Path(tmp) / "base-constraints.txt"
+            constraints_file.write_text(
+                "".join(f"{name}=={version}\n" for name, version in sorted(constraints.items()))
+            )
+            command += ["--constraint", str(constraints_file)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False,
+                                cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
+    if result.returncode != 0:
+        raise LockError(_one_line(result.stderr))
+    return result.stdout
+
+
+def _cache_key(requirements_text: str, base: Lock) -> str:
+    key = {"requirements": requirements_text, "base": base.digest, "python": BASE_PYTHON,
+           "platform": PYTHON_PLATFORM, "uv": package_version("uv")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
+                      cache_dir: Path, emit: Emit) -> Lock | None:
+    """The repository's extra packages, pinned and hashed; None when it has none.
+
+    A resolved lock is cached by its inputs, so an unchanged repository is not resolved
+    again (and keeps its versions, as a committed lockfile would).
+    """
+    if config.lock_file:
+        emit(Event(Phase.BUILDING, f"Using the repository's lock {config.lock_file}"))
+        lock = Lock((checkout.path / config.lock_file).read_text(encoding="utf-8"))
+        check_pins(lock, base, config.lock_file)
+        return lock
+    if not config.requirements:
+        return None
+
+    path = checkout.path / config.requirements
+    text = path.read_text(encoding="utf-8")
+    check_requirements(text, base, config.requirements)
+    # Includes (-r/-c) pull in other files the key does not cover: resolve those always.
+    cacheable = not re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
+    cached = cache_dir / "locks" / f"{_cache_key(text, base)}.lock"
+    if cacheable and cached.is_file():
+        emit(Event(Phase.BUILDING, f"Using the cached lock of {config.requirements}"))
+        return Lock(cached.read_text(encoding="utf-8"))
+
+    emit(Event(Phase.BUILDING, f"Resolving {config.requirements} against the Pangeo base"))
+    try:
+        text = compile_requirements(path, base.pins, "pangeo-binder lock")
+    except LockError as exc:
+        raise LockError(f"cannot resolve {config.requirements} against the Pangeo base: "
+                        f"{exc}") from None
+    lock = Lock(_header(f"{config.requirements} resolved against the pinned Pangeo base")
+                + text)
+    check_pins(lock, base, config.requirements)
+    if cacheable:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False,
+                                         suffix=".tmp") as out:
+            out.write(lock.text)
+        os.replace(out.name, cached)
+    return lock
+
+
+def _header(what: str) -> str:
+    return (f"# {what}, made by `pangeo-binder lock` (uv {package_version('uv')}):\n"
+            f"# exact versions and hashes for Python {BASE_PYTHON} on {PYTHON_PLATFORM}.\n")
+
+
+def lock_base(output: Path | None = None) -> Lock:
+    """Re-resolve the base environment's top-level specs into its lock."""
+    specs = environment_dir() / "requirements.in"
+    text = compile_requirements(specs, None, "pangeo-binder lock")
+    lock = Lock(_header("The pinned Pangeo base environment") + text)
+    (output or base_lock_path()).write_text(lock.text, encoding="utf-8")
+    return lock

@@ -1,0 +1,152 @@
+"""Build plans: the Dockerfile, build context and content hash of each image.
+
+A plan is pure data computed from its inputs; its content hash names the image, so the
+same inputs always give the same tag and a second build of them is a cache hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from .detect import BinderConfig
+from .fetch import Checkout, copy_files
+from .lock import Lock, base_lock_path
+from .resources import base_images_dir, templates_dir
+
+PYTHON_IMAGE = "pangeo-binder/python"
+ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
+HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
+REPO_CONTEXT_DIR = "repo"
+
+PYTHON_SMOKE_TEST = 'test "$(id -u)" = 1000 && python3 --version && uv --version'
+PANGEO_SMOKE_TEST = (
+    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
+    'python -c "import xarray, dask, distributed, zarr; print(\'imports ok\')" '
+    "&& jupyter lab --version"
+)
+# A repository's own Dockerfile promises only what Binder needs: a Jupyter server.
+DOCKERFILE_SMOKE_TEST = "jupyter --version"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    image: str  # repository:tag the image gets once it passes its smoke test
+    content_hash: str
+    dockerfile: str  # path of the Dockerfile inside the context
+    smoke_test: str  # shell command that must succeed in the built image
+    files: Mapping[str, Path | str] = field(default_factory=dict)  # context path -> file or text
+    checkout: Checkout | None = None  # copied into the context at `checkout_dir`
+    checkout_dir: str = REPO_CONTEXT_DIR
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return self.image.rpartition(":")[2]
+
+
+def content_hash(parts: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part.encode()).digest())
+    return digest.hexdigest()
+
+
+def _dir_files(directory: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def _files_digest(files: Mapping[str, Path | str]) -> list[str]:
+    return [f"{name}\0{src.read_text() if isinstance(src, Path) else src}"
+            for name, src in sorted(files.items())]
+
+
+def python_image_plan(os_image: str, os_image_id: str) -> ImagePlan:
+    files = _dir_files(base_images_dir() / "python")
+    digest = content_hash([os_image_id, *_files_digest(files)])
+    return ImagePlan(
+        image=f"{PYTHON_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=PYTHON_SMOKE_TEST, files=files,
+        build_args={"OS_IMAGE": os_image},
+    )
+
+
+def environment_image_plan(python: ImagePlan) -> ImagePlan:
+    files: dict[str, Path | str] = {
+        **_dir_files(base_images_dir() / "pangeo-notebook"),
+        "requirements.lock": base_lock_path(),
+    }
+    digest = content_hash([python.content_hash, *_files_digest(files)])
+    return ImagePlan(
+        image=f"{ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=PANGEO_SMOKE_TEST, files=files,
+        build_args={"PYTHON_IMAGE": python.image},
+    )
+
+
+def _template(name: str) -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+    )
+    return env.get_template(name)
+
+
+def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
+                           repo_lock: Lock | None, source: str) -> str:
+    return _template("repo.Dockerfile.j2").render(
+        source=source,
+        environment_image=environment.image,
+        apt_txt=config.path("apt.txt"),
+        apt_packages=config.apt_packages,
+        repo_lock=repo_lock is not None,
+        post_build=config.post_build,
+        start=config.start,
+    )
+
+
+def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan,
+                    repo_lock: Lock | None, image_name: str, source: str) -> ImagePlan:
+    """The repository's image. `image_name` is repository[:tag]; without a tag the
+    content hash is the tag."""
+    if config.dockerfile:
+        digest = content_hash(["dockerfile", checkout.tree_id])
+        return ImagePlan(
+            image=_with_tag(image_name, digest), content_hash=digest,
+            dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
+            checkout=checkout, checkout_dir="",
+        )
+    dockerfile = render_repo_dockerfile(config, environment, repo_lock, source)
+    files: dict[str, Path | str] = {"Dockerfile": dockerfile}
+    if repo_lock is not None:
+        files["pangeo-binder/repo.lock"] = repo_lock.text
+    # The rendered Dockerfile names the environment image by its hash, so this covers
+    # the base lock, base images and template; the tree id covers every repository file.
+    digest = content_hash([*_files_digest(files), checkout.tree_id])
+    return ImagePlan(
+        image=_with_tag(image_name, digest), content_hash=digest, dockerfile="Dockerfile",
+        smoke_test=PANGEO_SMOKE_TEST, files=files, checkout=checkout,
+    )
+
+
+def _with_tag(image_name: str, digest: str) -> str:
+    last = image_name.rsplit("/", 1)[-1]
+    return image_name if ":" in last else f"{image_name}:{digest[:HASH_LENGTH]}"
+
+
+def write_context(plan: ImagePlan, dest: Path) -> None:
+    """Lay out the plan's build context in `dest` (an empty directory)."""
+    if plan.checkout is not None:
+        copy_files(plan.checkout, dest / plan.checkout_dir)
+    for name, src in plan.files.items():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(src, Path):
+            target.write_bytes(src.read_bytes())
+            target.chmod(src.stat().st_mode & 0o777)
+        else:
+            target.write_text(src)

@@ -1,0 +1,32 @@
+"""Where the files pangeo-binder ships live: base images, environments, templates.
+
+In a checkout they sit at the top of the repository, where maintainers edit them; an
+installed wheel carries them in `pangeo_binder/_data`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def data_root() -> Path:
+    bundled = _PACKAGE / "_data"
+    if bundled.is_dir():
+        return bundled
+    return _PACKAGE.parent
+
+
+def base_images_dir() -> Path:
+    return data_root() / "base_images"
+
+
+def environment_dir(name: str = "pangeo-notebook") -> Path:
+    return data_root() / "environments" / name
+
+
+def templates_dir() -> Path:
+    return data_root() / "templates"

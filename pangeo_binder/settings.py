@@ -1,0 +1,58 @@
+"""Settings shared by the stages, read once from the environment and CLI options."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_OS_IMAGE = "debian:bookworm-slim"
+DEFAULT_IMAGE_PREFIX = "pangeo-binder/"
+# Variables that name a CA bundle on machines behind an intercepting proxy; the first
+# that names a file is handed to builds (as a BuildKit secret, never as a layer).
+CA_BUNDLE_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+
+
+def _default_docker_cli() -> str:
+    # Debian's docker.io CLI builds with the daemon's built-in BuildKit; a newer CLI
+    # without the buildx plugin refuses to, so prefer the packaged one where it exists.
+    if Path("/usr/bin/docker").exists():
+        return "/usr/bin/docker"
+    return shutil.which("docker") or "docker"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pangeo-binder"
+
+
+def _default_ca_bundle() -> Path | None:
+    for name in CA_BUNDLE_VARIABLES:
+        value = os.environ.get(name)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    docker_cli: str
+    os_image: str
+    image_prefix: str
+    cache_dir: Path
+    ca_bundle: Path | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            docker_cli=os.environ.get("PANGEO_BINDER_DOCKER") or _default_docker_cli(),
+            os_image=os.environ.get("PANGEO_BINDER_OS_IMAGE") or DEFAULT_OS_IMAGE,
+            image_prefix=os.environ.get("PANGEO_BINDER_IMAGE_PREFIX") or DEFAULT_IMAGE_PREFIX,
+            cache_dir=Path(os.environ.get("PANGEO_BINDER_CACHE_DIR") or _default_cache_dir()),
+            ca_bundle=_default_ca_bundle(),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with the options the user gave (None means "not given")."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
