@@ -96,7 +96,6 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
           image_name: str | None = None) -> BuildResult:
     """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`."""
     engine = Engine(settings.docker_cli)
-    engine.check()
     try:
         with checkout(source, emit) as files:
             config = detect(files, BASE_PYTHON)
@@ -105,6 +104,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             base = load_base_lock()
             repo_lock = (None if config.dockerfile else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit))
+            engine.check()  # after the inputs are known good: their errors come first
             python = python_image_plan(
                 settings.os_image, _os_image_id(engine, settings.os_image, emit))
             environment = environment_image_plan(python)

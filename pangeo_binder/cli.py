@@ -47,7 +47,8 @@ class Reporter:
         if event.phase is Phase.FAILED:
             return  # the error line says it
         style = _STYLE.get(event.phase, "")
-        self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}")
+        self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}",
+                           soft_wrap=True)
 
     @contextmanager
     def running(self) -> Iterator[None]:

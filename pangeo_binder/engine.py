@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,22 +30,29 @@ class RunResult:
     output: str
 
 
-def _failure_reason(lines: Sequence[str]) -> str:
-    """The failing step and its last output line, from BuildKit's plain progress.
+_STEP_HEADER = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")
+_STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*\S.*)$")
+_STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 
-    BuildKit prints the failing step between two "------" rulers: a "> [n/m] STEP:" header
-    and the tail of the step's output.
-    """
-    rulers = [i for i, line in enumerate(lines) if line.strip() == "------"]
-    if len(rulers) >= 2:
-        block = [ln.strip() for ln in lines[rulers[-2] + 1 : rulers[-1]] if ln.strip()]
-        header = next((ln for ln in block if ln.startswith(">")), "")
-        output = [ln for ln in block if not ln.startswith(">")]
-        step = header.lstrip("> ").rstrip(":")
-        step = step if len(step) <= 90 else step[:87] + "..."
-        last = output[-1].split(" ", 1)[-1] if output else ""
-        if step or last:
-            return f"{step}: {last}".strip(": ")
+
+def _failure_reason(lines: Sequence[str]) -> str:
+    """The failing step, its exit code and its last output line, from BuildKit's plain
+    progress ("#4 [2/3] RUN ...", "#4 2.479 E: Unable to locate ...", "#4 ERROR: ...")."""
+    headers: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for line in lines:
+        if match := _STEP_ERROR.match(line):
+            step, error = match[1], match[2]
+            header = " ".join(headers.get(step, "").split())
+            header = header if len(header) <= 70 else header[:67] + "..."
+            code = re.search(r"exit code: (\d+)", error)
+            what = f"exit code {code[1]}" if code else error
+            last = outputs.get(step)
+            return f"{header} ({what})" + (f": {last}" if last else "")
+        if match := _STEP_HEADER.match(line):
+            headers[match[1]] = match[2]
+        elif match := _STEP_OUTPUT.match(line):
+            outputs[match[1]] = match[2].strip()
     errors = [ln.strip() for ln in lines if ln.lower().lstrip().startswith("error")]
     return (errors or [ln.strip() for ln in lines if ln.strip()] or ["no output"])[-1]
 

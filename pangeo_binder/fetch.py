@@ -142,6 +142,7 @@ def _local_checkout(path: Path) -> Checkout:
         text=True, check=False,
     ).stdout.strip() == "true"
     revision = None
+    source_url = path.as_uri()
     if inside_git:
         files = _git_files(path, "--cached", "--others", "--exclude-standard")
         head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=path,
@@ -149,10 +150,13 @@ def _local_checkout(path: Path) -> Checkout:
         if head:
             dirty = _git("status", "--porcelain", "--", ".", cwd=path, what="git status")
             revision = head + ("-dirty" if dirty.strip() else "")
+        remote = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=path,
+                                capture_output=True, text=True, check=False).stdout.strip()
+        source_url = remote or source_url
     else:
         files = _walk_files(path)
     return Checkout(path=path, files=files, tree_id=_content_id(path, files),
-                    revision=revision, source_url=path.as_uri())
+                    revision=revision, source_url=source_url)
 
 
 @contextmanager

@@ -1,0 +1,89 @@
+"""Shared fixtures: the real CLI, throwaway repositories, and the Docker engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO_ROOT / "examples"
+
+# Every image a test builds carries this prefix, so the session can remove exactly those
+# (the base images stay: they are the cache that makes repeat runs fast).
+TEST_PREFIX = f"pangeo-binder-test-{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ["PANGEO_BINDER_IMAGE_PREFIX"] = TEST_PREFIX
+    os.environ.setdefault("PANGEO_BINDER_CACHE_DIR",
+                          str(tmp_path_factory.mktemp("pangeo-binder-cache")))
+    yield
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `pangeo-binder` command as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "pangeo_binder", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, cwd=cwd, check=False, timeout=1800,
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
+
+
+def write_tree(root: Path, files: dict[str, str], executable: tuple[str, ...] = ()) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if name in executable or name.endswith(("postBuild", "start")):
+            path.chmod(0o755)
+    return root
+
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def git_repo(root: Path, files: dict[str, str]) -> Path:
+    """A committed git repository (branch main) holding `files`."""
+    write_tree(root, files)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "initial")
+    return root
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The real Docker engine; integration tests skip without one unless the test
+    command (which sets Docker up) says it must be there."""
+    from pangeo_binder.engine import Engine
+    from pangeo_binder.errors import DockerError
+    from pangeo_binder.settings import Settings
+
+    engine = Engine(Settings.from_env().docker_cli)
+    try:
+        engine.check()
+    except DockerError as exc:
+        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
+            pytest.fail(f"Docker is required here: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    yield engine
+    for image in engine.client.images.list():
+        for tag in image.tags:
+            if tag.startswith(TEST_PREFIX):
+                engine.remove(tag)

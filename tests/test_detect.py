@@ -1,0 +1,113 @@
+"""Binder file detection and validation (repo2docker's contract)."""
+
+import pytest
+from conftest import write_tree
+
+from pangeo_binder.detect import detect, parse_apt_txt
+from pangeo_binder.errors import BinderConfigError
+from pangeo_binder.events import ignore
+from pangeo_binder.fetch import checkout
+from pangeo_binder.spec import parse_source
+
+
+def detect_tree(tmp_path, files):
+    root = write_tree(tmp_path / "repo", files)
+    with checkout(parse_source(str(root)), ignore) as found:
+        return detect(found, "3.11")
+
+
+@pytest.mark.parametrize("binder_dir", ["binder", ".binder", ""])
+def test_binder_files_are_found_in_binder_then_dot_binder_then_root(tmp_path, binder_dir):
+    prefix = f"{binder_dir}/" if binder_dir else ""
+    config = detect_tree(tmp_path, {
+        f"{prefix}requirements.txt": "xarray-einstats\n",
+        f"{prefix}apt.txt": "nco\n",
+        f"{prefix}postBuild": "#!/bin/sh\n",
+        f"{prefix}start": "#!/bin/sh\nexec \"$@\"\n",
+        f"{prefix}runtime.txt": "python-3.11\n",
+        "notebook.ipynb": "{}",
+    })
+    assert config.binder_dir == binder_dir
+    assert config.requirements == f"{prefix}requirements.txt"
+    assert config.apt_packages == ("nco",)
+    assert config.post_build == f"{prefix}postBuild"
+    assert config.start == f"{prefix}start"
+    assert config.python_version == "3.11"
+
+
+def test_binder_dir_hides_root_files(tmp_path):
+    config = detect_tree(tmp_path, {"requirements.txt": "x\n", "binder/apt.txt": "nco\n"})
+    assert config.requirements is None
+    assert config.apt_packages == ("nco",)
+
+
+def test_both_binder_dirs_is_an_error(tmp_path):
+    with pytest.raises(BinderConfigError, match=r"both binder/ and \.binder/"):
+        detect_tree(tmp_path, {"binder/apt.txt": "nco\n", ".binder/apt.txt": "nco\n"})
+
+
+def test_apt_txt_allows_comments_blank_lines_and_debian_names():
+    text = "# tools\n\nnco  # netCDF operators\ncdo\nlibgdal-dev\ng++\nlibstdc++6\npython3.11\n"
+    assert parse_apt_txt(text) == ("nco", "cdo", "libgdal-dev", "g++", "libstdc++6",
+                                   "python3.11")
+
+
+@pytest.mark.parametrize("line", [
+    "nco; rm -rf /", "nco cdo", "$(reboot)", "NCO", "-y", "a", "nco=1.2", "nco\\", "nco:amd64",
+])
+def test_apt_txt_refuses_anything_but_a_package_name(line):
+    with pytest.raises(BinderConfigError, match=r"apt.txt line 2: .* is not a Debian package"):
+        parse_apt_txt(f"nco\n{line}\n")
+
+
+def test_runtime_must_match_the_base_python(tmp_path):
+    with pytest.raises(BinderConfigError, match=r"asks for python-3\.12 .* Python 3\.11"):
+        detect_tree(tmp_path, {"runtime.txt": "python-3.12\n"})
+
+
+@pytest.mark.parametrize("runtime", ["r-4.1-2022-01-01", "python3.11", "julia-1.9"])
+def test_other_runtimes_are_refused(tmp_path, runtime):
+    with pytest.raises(BinderConfigError, match="unsupported runtime"):
+        detect_tree(tmp_path, {"binder/runtime.txt": runtime})
+
+
+@pytest.mark.parametrize("name", ["environment.yml", "environment.yaml"])
+def test_conda_environment_is_refused_not_ignored(tmp_path, name):
+    with pytest.raises(BinderConfigError, match=rf"binder/{name}: conda environments"):
+        detect_tree(tmp_path, {f"binder/{name}": "dependencies: [xarray]\n",
+                               "binder/requirements.txt": "xarray\n"})
+
+
+@pytest.mark.parametrize("name", ["install.R", "Project.toml", "Pipfile"])
+def test_other_environment_files_are_refused(tmp_path, name):
+    with pytest.raises(BinderConfigError, match=name.replace(".", r"\.")):
+        detect_tree(tmp_path, {name: ""})
+
+
+def test_repo_dockerfile_bypasses_everything_with_a_warning(tmp_path):
+    config = detect_tree(tmp_path, {"binder/Dockerfile": "FROM x\n",
+                                    "binder/requirements.txt": "xarray\n"})
+    assert config.dockerfile == "binder/Dockerfile"
+    assert config.requirements is None
+    assert "bypasses the pinned Pangeo environment" in config.warnings[0]
+
+
+@pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "file:///tmp/x", "--editable ../y"])
+def test_requirements_installing_the_repo_itself_point_to_postbuild(tmp_path, line):
+    with pytest.raises(BinderConfigError, match=r"line 2: .*install it in postBuild"):
+        detect_tree(tmp_path, {"requirements.txt": f"xarray\n{line}\n"})
+
+
+def test_unreadable_binder_file_is_named(tmp_path):
+    root = tmp_path / "repo" / "binder"
+    root.mkdir(parents=True)
+    (root / "apt.txt").write_bytes(b"\xff\xfe nco")
+    with (pytest.raises(BinderConfigError, match=r"binder/apt\.txt is not UTF-8"),
+          checkout(parse_source(str(root.parent)), ignore) as found):
+        detect(found, "3.11")
+
+
+def test_shipped_lock_is_detected(tmp_path):
+    config = detect_tree(tmp_path, {"binder/pangeo-binder.lock": "x==1\n",
+                                    "binder/requirements.txt": "x\n"})
+    assert config.lock_file == "binder/pangeo-binder.lock"

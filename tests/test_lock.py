@@ -1,0 +1,116 @@
+"""Locking a repository's requirements against the pinned base (uv, real PyPI)."""
+
+import pytest
+from conftest import run_cli, write_tree
+
+from pangeo_binder.detect import detect
+from pangeo_binder.errors import LockError, PinConflictError
+from pangeo_binder.events import ignore
+from pangeo_binder.fetch import checkout
+from pangeo_binder.lock import (
+    Lock,
+    check_pins,
+    check_requirements,
+    load_base_lock,
+    resolve_repo_lock,
+)
+from pangeo_binder.spec import parse_source
+
+BASE = load_base_lock()
+XARRAY = BASE.pins["xarray"]
+
+
+def test_base_lock_pins_the_pangeo_core_with_hashes():
+    for package in ["xarray", "dask", "distributed", "zarr", "numcodecs", "netcdf4", "h5netcdf",
+                    "fsspec", "s3fs", "gcsfs", "intake", "cf-xarray", "pooch", "matplotlib",
+                    "bokeh", "jupyterlab", "ipywidgets", "dask-labextension",
+                    "jupyter-server-proxy", "dask-kubernetes", "nbgitpuller"]:
+        assert package in BASE.pins, package
+    assert "--hash=sha256:" in BASE.text
+    assert BASE.pins["dask"] == BASE.pins["distributed"]  # released together
+
+
+def test_a_requirement_that_moves_a_base_pin_names_both_versions():
+    with pytest.raises(PinConflictError) as error:
+        check_requirements("# pins\nnumpy\nxarray==2023.1.0\n", BASE, "binder/requirements.txt")
+    message = str(error.value)
+    assert "binder/requirements.txt line 3" in message
+    assert "xarray==2023.1.0" in message and f"xarray=={XARRAY}" in message
+
+
+@pytest.mark.parametrize("line", [
+    "xarray", f"xarray=={XARRAY}", f"xarray>={XARRAY}", "Xarray[io]",
+    "xarray<2000 ; python_version < '3'",
+    "dask-kubernetes", "--index-url https://example.org/simple", "git+https://x/y.git",
+])
+def test_requirements_compatible_with_the_base_pass(line):
+    check_requirements(line + "\n", BASE, "requirements.txt")
+
+
+def test_a_lock_that_moves_a_base_pin_is_refused():
+    with pytest.raises(PinConflictError, match=rf"pins xarray==0\.1 .* xarray=={XARRAY}"):
+        check_pins(Lock("xarray==0.1 \\\n    --hash=sha256:00\n"), BASE,
+                   "binder/pangeo-binder.lock")
+
+
+def lock_repo(tmp_path, files, cache_dir):
+    root = write_tree(tmp_path / "repo", files)
+    with checkout(parse_source(str(root)), ignore) as found:
+        config = detect(found, "3.11")
+        events = []
+        lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append)
+        return lock, [e.message for e in events]
+
+
+def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path):
+    files = {"binder/requirements.txt": "xarray-einstats\nxarray\n"}
+    lock, messages = lock_repo(tmp_path, files, tmp_path / "cache")
+    assert "xarray-einstats" in lock.pins
+    assert lock.pins["xarray"] == XARRAY and lock.pins["numpy"] == BASE.pins["numpy"]
+    assert "--hash=sha256:" in lock.text
+    assert any("Resolving" in m for m in messages)
+    again, messages = lock_repo(tmp_path, files, tmp_path / "cache")
+    assert again == lock
+    assert any("cached lock" in m for m in messages)
+
+
+def test_a_transitive_conflict_with_the_base_is_one_clear_error(tmp_path):
+    # tensorflow 2.15 needs wrapt < 1.15; the base pins a newer wrapt.
+    with pytest.raises(LockError) as error:
+        lock_repo(tmp_path, {"binder/requirements.txt": "tensorflow==2.15.0\n"},
+                  tmp_path / "cache")
+    message = str(error.value)
+    assert message.startswith("cannot resolve binder/requirements.txt against the Pangeo base")
+    assert "wrapt>=1.11.0,<1.15" in message and f"wrapt=={BASE.pins['wrapt']}" in message
+    assert "\n" not in message
+
+
+def test_unknown_package_is_one_clear_error(tmp_path):
+    with pytest.raises(LockError, match="no-such-package-pangeo-binder"):
+        lock_repo(tmp_path, {"binder/requirements.txt": "no-such-package-pangeo-binder\n"},
+                  tmp_path / "cache")
+
+
+def test_no_requirements_means_no_lock(tmp_path):
+    assert lock_repo(tmp_path, {"binder/apt.txt": "nco\n"}, tmp_path / "cache")[0] is None
+
+
+def test_lock_command_exports_a_lock_the_next_build_uses_as_is(tmp_path):
+    root = write_tree(tmp_path / "repo", {"binder/requirements.txt": "xarray-einstats\n"})
+    result = run_cli("lock", str(root), "-o", str(root / "binder" / "pangeo-binder.lock"))
+    assert result.returncode == 0, result.stderr
+    exported = (root / "binder" / "pangeo-binder.lock").read_text()
+    assert "xarray-einstats==" in exported
+    # Changing requirements.txt no longer changes what is installed: the lock rules.
+    (root / "binder" / "requirements.txt").write_text("xarray-einstats\nsomething-else\n")
+    lock, messages = lock_repo(tmp_path, {}, tmp_path / "cache")
+    assert lock.text == exported
+    assert any("repository's lock" in m for m in messages)
+
+
+def test_lock_command_reports_a_conflict_in_one_line(tmp_path):
+    root = write_tree(tmp_path / "repo", {"requirements.txt": "xarray==2023.1.0\n"})
+    result = run_cli("lock", str(root))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"xarray=={XARRAY}" in result.stderr

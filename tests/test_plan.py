@@ -1,0 +1,110 @@
+"""Rendering the repository Dockerfile and naming images by content."""
+
+from pathlib import Path
+
+import pytest
+
+from pangeo_binder.detect import BinderConfig
+from pangeo_binder.fetch import Checkout
+from pangeo_binder.lock import Lock
+from pangeo_binder.plan import (
+    environment_image_plan,
+    python_image_plan,
+    repo_image_plan,
+    write_context,
+)
+
+ENVIRONMENT = environment_image_plan(python_image_plan("debian:bookworm-slim", "sha256:os"))
+LOCK = Lock("xarray-einstats==0.9.1 \\\n    --hash=sha256:ab\n")
+
+
+def files(tree_id="git-tree:1", names=("a.ipynb",), path=Path("/nonexistent")):
+    return Checkout(path=path, files=names, tree_id=tree_id, revision=None, source_url="x")
+
+
+def plan(config=None, lock=LOCK, checkout=None, name="pangeo-binder/repo"):
+    config = config or BinderConfig(binder_dir="binder", requirements="binder/requirements.txt")
+    return repo_image_plan(checkout or files(), config, ENVIRONMENT, lock, name, "gh:org/repo")
+
+
+def test_layers_are_ordered_for_the_cache():
+    config = BinderConfig(binder_dir="binder", requirements="binder/requirements.txt",
+                          apt_packages=("nco", "cdo"), post_build="binder/postBuild",
+                          start="binder/start")
+    dockerfile = plan(config).files["Dockerfile"]
+    steps = [dockerfile.index(s) for s in (
+        f"FROM {ENVIRONMENT.image}", "apt-get install", "nco cdo", "uv pip install",
+        "--require-hashes", "COPY --chown=1000:1000 repo/ /home/jovyan/",
+        "./binder/postBuild", "PANGEO_BINDER_START=/home/jovyan/binder/start")]
+    assert steps == sorted(steps)
+    assert "# syntax" not in dockerfile  # would pull a frontend image from a registry
+
+
+def test_absent_binder_files_leave_no_steps():
+    dockerfile = plan(BinderConfig(binder_dir=""), lock=None).files["Dockerfile"]
+    for absent in ("apt-get", "uv pip install", "postBuild", "PANGEO_BINDER_START"):
+        assert absent not in dockerfile
+    assert "pangeo-binder/repo.lock" not in plan(BinderConfig(binder_dir=""), lock=None).files
+
+
+def test_the_ca_bundle_is_only_ever_a_secret_mount():
+    config = BinderConfig(binder_dir="binder", requirements="binder/requirements.txt",
+                          post_build="binder/postBuild")
+    dockerfile = plan(config).files["Dockerfile"]
+    assert "--mount=type=secret,id=ca" in dockerfile
+    assert "ca-certificates.crt" not in dockerfile and "COPY ca" not in dockerfile
+
+
+def test_same_inputs_same_tag():
+    assert plan().image == plan().image
+    assert plan().image.startswith("pangeo-binder/repo:")
+    assert len(plan().tag) == 16
+
+
+@pytest.mark.parametrize("change", [
+    lambda: plan(checkout=files(tree_id="git-tree:2")),
+    lambda: plan(lock=Lock(LOCK.text.replace("0.9.1", "0.9.2"))),
+    lambda: plan(BinderConfig(binder_dir="binder", requirements="binder/requirements.txt",
+                              apt_packages=("nco",))),
+    lambda: repo_image_plan(files(), BinderConfig(binder_dir="binder",
+                                                  requirements="binder/requirements.txt"),
+                            environment_image_plan(python_image_plan("debian:bookworm-slim",
+                                                                     "sha256:other-os")),
+                            LOCK, "pangeo-binder/repo", "gh:org/repo"),
+])
+def test_anything_that_decides_the_image_changes_the_tag(change):
+    assert change().image != plan().image
+
+
+def test_base_images_are_named_by_their_inputs():
+    other = python_image_plan("debian:bookworm-slim", "sha256:other")
+    assert other.image != ENVIRONMENT.build_args["PYTHON_IMAGE"]
+    assert environment_image_plan(other).image != ENVIRONMENT.image
+    assert "requirements.lock" in ENVIRONMENT.files
+
+
+def test_explicit_image_name_with_tag_is_kept():
+    assert plan(name="registry.local/binder-x:abc123").image == "registry.local/binder-x:abc123"
+    assert plan(name="localhost:5000/x").image.startswith("localhost:5000/x:")
+
+
+def test_repo_dockerfile_is_built_from_the_repository_root(tmp_path):
+    (tmp_path / "binder").mkdir()
+    (tmp_path / "binder" / "Dockerfile").write_text("FROM scratch\n")
+    config = BinderConfig(binder_dir="binder", dockerfile="binder/Dockerfile")
+    checkout = files(names=("binder/Dockerfile",), path=tmp_path)
+    docker_plan = plan(config, lock=None, checkout=checkout)
+    assert docker_plan.dockerfile == "binder/Dockerfile"
+    context = tmp_path / "context"
+    write_context(docker_plan, context)
+    assert (context / "binder" / "Dockerfile").read_text() == "FROM scratch\n"
+
+
+def test_context_holds_the_repo_copy_and_the_lock(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.ipynb").write_text("{}")
+    context = tmp_path / "context"
+    write_context(plan(checkout=files(path=source)), context)
+    assert sorted(p.relative_to(context).as_posix() for p in context.rglob("*")
+                  if p.is_file()) == ["Dockerfile", "pangeo-binder/repo.lock", "repo/a.ipynb"]
