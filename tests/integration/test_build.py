@@ -1,0 +1,198 @@
+"""Real builds on the local Docker engine, through the CLI and the public API."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, run_cli, write_tree
+
+from pangeo_binder.build import build
+from pangeo_binder.events import ignore
+from pangeo_binder.lock import load_base_lock
+from pangeo_binder.settings import Settings
+from pangeo_binder.spec import parse_source
+
+pytestmark = pytest.mark.integration
+
+
+def build_ok(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+    result = run_cli("build", *args, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip(), result.stderr
+
+
+def sh(engine, image: str, script: str) -> str:
+    result = engine.run(image, ["sh", "-c", script])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def images_named(engine, repository: str) -> list[str]:
+    return [t for image in engine.client.images.list() for t in image.tags
+            if t.rpartition(":")[0] == repository]
+
+
+def containers(engine) -> set[str]:
+    return {c.id for c in engine.client.containers.list(all=True)}
+
+
+@pytest.fixture(scope="module")
+def quickstart(docker_engine) -> str:
+    image, _ = build_ok(str(EXAMPLES / "quickstart"))
+    return image
+
+
+def test_requirements_only_repo_builds_a_pinned_image(docker_engine, quickstart):
+    assert quickstart.startswith(f"{TEST_PREFIX}quickstart:")
+    attrs = docker_engine.client.images.get(quickstart).attrs
+    labels = attrs["Config"]["Labels"]
+    assert attrs["Config"]["User"] == "1000"
+    assert labels["pangeo-binder.base-lock-hash"] == load_base_lock().digest
+    assert labels["org.opencontainers.image.created"]
+    assert "org.opencontainers.image.source" in labels
+    out = sh(docker_engine, quickstart,
+             "id -u; python -c 'import xarray, dask, zarr, xarray_einstats, dask_kubernetes; "
+             "print(xarray.__version__, dask.__version__)'; jupyter lab --version; "
+             "grep -c '^xarray-einstats==' /srv/pangeo-binder/repo.lock; ls /home/jovyan")
+    pins = load_base_lock().pins
+    assert out.splitlines()[0] == "1000"
+    assert f"{pins['xarray']} {pins['dask']}" in out
+    assert pins["jupyterlab"] in out
+    assert "quickstart.ipynb" in out
+
+
+def test_the_example_notebook_runs_in_its_image(docker_engine, quickstart):
+    out = sh(docker_engine, quickstart,
+             "jupyter nbconvert --to markdown --execute --stdout quickstart.ipynb 2>/dev/null")
+    assert "July mean temperature: 25.0" in out
+    assert "zarr round-trip identical: True" in out
+
+
+def test_second_build_is_a_cache_hit_under_a_second(docker_engine, quickstart):
+    settings = Settings.from_env()
+    source = parse_source(str(EXAMPLES / "quickstart"))
+    started = time.perf_counter()
+    result = build(source, settings, ignore)
+    elapsed = time.perf_counter() - started
+    assert result.cached and result.image == quickstart
+    assert elapsed < 1.0, f"cache hit took {elapsed:.2f}s"
+    # Through the CLI: it says so, and docker build never runs.
+    _, log = build_ok(str(EXAMPLES / "quickstart"), "--verbose")
+    assert "Cache hit" in log
+    assert "Building" not in log and "#1 " not in log
+
+
+def test_editing_a_notebook_reuses_every_environment_layer(docker_engine, quickstart, tmp_path):
+    repo = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLES / "quickstart", repo)
+    (repo / "extra.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, '
+                                      '"nbformat_minor": 5}')
+    edited, log = build_ok(str(repo))
+    assert edited != quickstart
+    assert "Resolving" not in log  # the lock of an unchanged requirements.txt is reused
+    before = docker_engine.client.images.get(quickstart).attrs["RootFS"]["Layers"]
+    after = docker_engine.client.images.get(edited).attrs["RootFS"]["Layers"]
+    assert len(before) == len(after)
+    assert before[:-1] == after[:-1]  # only the repository copy differs
+
+
+def test_apt_postbuild_and_start(docker_engine):
+    image, _ = build_ok(str(EXAMPLES / "netcdf-tools"))
+    out = sh(docker_engine, image,
+             "id -u; echo $NETCDF_TOOLS_GREETING; stat -c %u data/sample.nc; "
+             "grep -c 'made by postBuild' data/sample.cdl; which ncdump")
+    assert out.splitlines() == ["1000", "set by binder/start", "1000", "1", "/usr/bin/ncdump"]
+
+
+def test_git_source_at_a_tag_is_labelled_with_its_commit(docker_engine, tmp_path):
+    remote = git_repo(tmp_path / "remote", {
+        "binder/requirements.txt": (EXAMPLES / "quickstart/binder/requirements.txt").read_text(),
+        "notebook.ipynb": "{}",
+    })
+    git(remote, "tag", "v1")
+    sha = git(remote, "rev-parse", "HEAD")
+    (remote / "later.ipynb").write_text("{}")
+    git(remote, "add", "-A")
+    git(remote, "commit", "--quiet", "-m", "later")
+    image, log = build_ok(remote.as_uri(), "--ref", "v1")
+    labels = docker_engine.client.images.get(image).labels
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.source"] == remote.as_uri()
+    assert f"Fetched commit {sha}" in log
+    assert "later.ipynb" not in sh(docker_engine, image, "ls")
+
+
+def assert_failed_cleanly(engine, repo: Path, tmp_path: Path, expected: str) -> None:
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    before = containers(engine)
+    result = run_cli("build", str(repo), env={"TMPDIR": str(scratch)})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("pangeo-binder: error: ") and expected in error, error
+    assert images_named(engine, TEST_PREFIX + repo.name) == []  # not even a candidate tag
+    assert containers(engine) == before
+    assert list(scratch.iterdir()) == []
+
+
+def test_failing_build_fails_cleanly(docker_engine, tmp_path):
+    repo = tmp_path / "fails-to-build"
+    shutil.copytree(EXAMPLES / "fails-to-build", repo)
+    assert_failed_cleanly(docker_engine, repo, tmp_path,
+                          "Unable to locate package pangeo-binder-no-such-package")
+
+
+def test_image_failing_its_smoke_test_is_never_tagged(docker_engine, tmp_path):
+    repo = write_tree(tmp_path / "breaks-zarr", {
+        "binder/postBuild": "#!/bin/sh\nset -e\npip uninstall --yes --quiet zarr\n",
+    })
+    assert_failed_cleanly(docker_engine, repo, tmp_path, "failed its smoke test")
+
+
+def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
+    """The build gets a CA bundle holding a certificate made for this test alone; it must
+    reach the build steps (they fetch from PyPI through it) yet appear in no layer."""
+    key = tmp_path / "key.pem"
+    cert = tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN=pangeo-binder-test-{tmp_path.name}", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    host_bundle = Settings.from_env().ca_bundle
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes((host_bundle.read_bytes() if host_bundle else b"") + cert.read_bytes())
+    marker = b"".join(cert.read_bytes().splitlines()[5:7])  # from the middle of the base64
+    repo = write_tree(tmp_path / "ca-check", {
+        "binder/requirements.txt": "xarray-einstats\n",
+        # Prove the bundle was there (by its hash, not its bytes) and usable for HTTPS.
+        "binder/postBuild": "#!/bin/sh\nset -e\nsha256sum < \"$SSL_CERT_FILE\" | cut -c1-64 "
+                            "> ca-seen.txt\npip download --quiet --no-deps --dest /tmp/dl "
+                            "toolz && rm -rf /tmp/dl\n",
+    })
+    image, _ = build_ok(str(repo), "--ca-bundle", str(bundle))
+    seen = sh(docker_engine, image, "cat ca-seen.txt; ls /run/secrets 2>&1 || true")
+    assert seen.splitlines()[0] == hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert "ca" not in seen.splitlines()[1:]
+
+    saved = subprocess.Popen([Settings.from_env().docker_cli, "save", image],
+                             stdout=subprocess.PIPE)
+    layers = 0
+    with tarfile.open(fileobj=saved.stdout, mode="r|") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            stream = archive.extractfile(member)
+            tail = b""
+            while chunk := stream.read(1 << 20):
+                window = tail + chunk
+                assert marker not in window, f"the CA bundle is in {member.name}"
+                tail = window[-len(marker):]
+            layers += member.name.endswith("layer.tar")
+    assert saved.wait() == 0
+    assert layers > 5
