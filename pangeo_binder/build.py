@@ -31,6 +31,9 @@ from .settings import Settings
 from .spec import Source, slug
 
 
+CONTENT_LABEL = "pangeo-binder.content-hash"
+
+
 @dataclass(frozen=True)
 class BuildResult:
     image: str
@@ -88,7 +91,7 @@ def _labels(source_url: str, revision: str | None, base: Lock,
         "pangeo-binder.version": __version__,
         "pangeo-binder.base-lock-hash": base.digest,
         "pangeo-binder.lock-hash": lock_hash,
-        "pangeo-binder.content-hash": plan.content_hash,
+        CONTENT_LABEL: plan.content_hash,
     }
 
 
@@ -112,8 +115,14 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display)
             cached = engine.image_id(plan.image) is not None
+            twin = None if cached else engine.image_with_label(CONTENT_LABEL, plan.content_hash)
             if cached:
                 emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
+            elif twin:
+                # Built before under another name (another prefix or registry).
+                engine.tag(twin, plan.image)
+                cached = True
+                emit(Event(Phase.BUILDING, f"Cache hit: tagged the identical image {twin[:19]}"))
             else:
                 if not config.dockerfile:
                     build_image(engine, python, settings, emit)

@@ -88,8 +88,10 @@ class Engine:
         except docker.errors.APIError as exc:
             raise DockerError(f"cannot inspect {ref}: {exc.explanation}") from None
 
-    def image_labels(self, ref: str) -> dict[str, str]:
-        return self.client.images.get(ref).labels or {}
+    def image_with_label(self, key: str, value: str) -> str | None:
+        """The id of a local image carrying label key=value, if any."""
+        images = self.client.images.list(filters={"label": f"{key}={value}"})
+        return images[0].id if images else None
 
     def pull(self, ref: str) -> bool:
         try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import tarfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -196,3 +199,29 @@ def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
             layers += member.name.endswith("layer.tar")
     assert saved.wait() == 0
     assert layers > 5
+
+
+def test_push_speaks_binderhubs_protocol(docker_engine, quickstart):
+    registry = os.environ.get("PANGEO_BINDER_TEST_REGISTRY")
+    if not registry:
+        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
+            pytest.fail("no local registry: scripts/setup-registry makes one")
+        pytest.skip("no local registry (PANGEO_BINDER_TEST_REGISTRY)")
+    result = run_cli("build", str(EXAMPLES / "quickstart"), "--push", "--json-logs",
+                     "--image-prefix", f"{registry}/{TEST_PREFIX}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    phases = [e["phase"] for e in events]
+    order = ["fetching", "building", "pushing", "built"]
+    assert [p for p in order if p in phases] == order
+    assert sorted(phases, key=order.index) == phases  # never back to an earlier phase
+    assert all(e["message"].endswith("\n") for e in events)
+    image = events[-1]["message"].split()[-1]
+    assert image == f"{registry}/{TEST_PREFIX}quickstart:{quickstart.rpartition(':')[2]}"
+
+    repository, _, tag = image.partition("/")[2].rpartition(":")
+    with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list") as answer:
+        assert tag in json.load(answer)["tags"]
+    docker_engine.remove(image)
+    docker_engine.client.images.pull(image)  # what a node does: the pushed image is whole
+    docker_engine.remove(image)
