@@ -30,7 +30,6 @@ from .plan import (
 from .settings import Settings
 from .spec import Source, slug
 
-
 CONTENT_LABEL = "pangeo-binder.content-hash"
 
 
@@ -73,8 +72,7 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
             result = engine.run(candidate, ["sh", "-c", plan.smoke_test])
             if result.exit_code != 0:
                 last = (result.output.strip().splitlines() or ["no output"])[-1]
-                raise BuildError(f"the built image failed its smoke test "
-                                 f"({plan.smoke_test.split(' && ')[-1]}): {last}")
+                raise BuildError(f"the built image failed its smoke test: {last}")
             engine.tag(candidate, plan.image)
         finally:
             engine.remove(candidate)
@@ -108,9 +106,11 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             repo_lock = (None if config.dockerfile else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit))
             engine.check()  # after the inputs are known good: their errors come first
-            python = python_image_plan(
-                settings.os_image, _os_image_id(engine, settings.os_image, emit))
-            environment = environment_image_plan(python)
+            python = environment = None
+            if not config.dockerfile:
+                python = python_image_plan(
+                    settings.os_image, _os_image_id(engine, settings.os_image, emit))
+                environment = environment_image_plan(python)
             plan = repo_image_plan(files, config, environment, repo_lock,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display)
@@ -124,7 +124,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 cached = True
                 emit(Event(Phase.BUILDING, f"Cache hit: tagged the identical image {twin[:19]}"))
             else:
-                if not config.dockerfile:
+                if python and environment:
                     build_image(engine, python, settings, emit)
                     build_image(engine, environment, settings, emit)
                 build_image(engine, plan, settings, emit,

@@ -109,11 +109,12 @@ def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
     )
 
 
-def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan,
+def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan | None,
                     repo_lock: Lock | None, image_name: str, source: str) -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
-    content hash is the tag."""
-    if config.dockerfile:
+    content hash is the tag. `environment` is None only for a repository Dockerfile."""
+    if config.dockerfile or environment is None:
+        assert config.dockerfile, "a pinned build needs its environment image"
         digest = content_hash(["dockerfile", checkout.tree_id])
         return ImagePlan(
             image=_with_tag(image_name, digest), content_hash=digest,

@@ -1,0 +1,163 @@
+"""Build benchmarks: pangeo-binder against the naive way, measured in one run.
+
+    python benchmarks/build.py        (after scripts/setup-docker and scripts/setup-venv)
+
+The naive way is what a maintainer writes without pangeo-binder: one single-stage
+Dockerfile on the same OS + Python image that `pip install`s the same packages (the Pangeo
+stack's top-level specs plus the repository's extras) and copies the repository.
+
+(a) warm build of a repository that adds three packages: pangeo-binder with its base
+    images built, the naive Dockerfile with Docker's layer cache (its pip layer is new,
+    because the package list changed);
+(b) no-op rebuild: pangeo-binder's cache hit against a fully cached `docker build`;
+(c) lock time: resolving the extras against the base pins (uv), against pip resolving the
+    same full list (`pip install --dry-run`), both with empty caches;
+(d) image size, and what one more repository adds on disk (layers not shared with others).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pangeo_binder.engine import Engine
+from pangeo_binder.lock import load_base_lock
+from pangeo_binder.plan import environment_image_plan, python_image_plan
+from pangeo_binder.resources import environment_dir
+from pangeo_binder.settings import Settings
+
+EXTRAS = ["xarray-einstats", "xhistogram", "properscoring"]
+PREFIX = "pangeo-binder-bench/"
+NAIVE_IMAGE = "pangeo-binder-bench/naive:latest"
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run(*command: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd,
+                            env={**os.environ, **(env or {})}, check=False)
+    if result.returncode != 0:
+        sys.exit(f"benchmark step failed: {' '.join(command)}\n{result.stderr[-2000:]}")
+    return result.stdout.strip()
+
+
+def pangeo_binder(*args: str, env: dict[str, str] | None = None) -> str:
+    return run(sys.executable, "-m", "pangeo_binder", *args, env=env)
+
+
+def top_level_specs() -> list[str]:
+    lines = (environment_dir() / "requirements.in").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def naive_dockerfile(python_image: str) -> str:
+    return (
+        f"FROM {python_image}\n"
+        "COPY --chown=1000:1000 requirements.txt /tmp/requirements.txt\n"
+        "RUN --mount=type=secret,id=ca,uid=1000 /srv/pangeo-binder/with-ca sh -c '"
+        "python3 -m venv /srv/venv && /srv/venv/bin/pip install --quiet --no-cache-dir "
+        "-r /tmp/requirements.txt'\n"
+        "COPY --chown=1000:1000 . /home/jovyan/\n"
+    )
+
+
+def image_size(engine: Engine, ref: str) -> int:
+    return engine.client.images.get(ref).attrs["Size"]
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    engine = Engine(settings.docker_cli)
+    engine.check()
+    console = Console()
+    work = Path(tempfile.mkdtemp(prefix="pangeo-binder-bench-"))
+    scratch_cache = work / "cache"
+    env = {"PANGEO_BINDER_IMAGE_PREFIX": PREFIX, "PANGEO_BINDER_CACHE_DIR": str(scratch_cache)}
+    try:
+        repo = work / "repo"
+        (repo / "binder").mkdir(parents=True)
+        (repo / "binder" / "requirements.txt").write_text("\n".join(EXTRAS) + "\n")
+        (repo / "analysis.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, '
+                                             '"nbformat_minor": 5}')
+
+        console.print("warming the base images (not measured)...")
+        pangeo_binder("build", str(examples_quickstart()), env=env)
+
+        # (c) lock time, empty caches on both sides.
+        lock_seconds = timed(lambda: pangeo_binder(
+            "lock", str(repo), env={**env, "UV_CACHE_DIR": str(work / "uv-cache")}))
+        shutil.rmtree(scratch_cache, ignore_errors=True)
+        full_list = work / "full-requirements.txt"
+        full_list.write_text("\n".join(top_level_specs() + EXTRAS) + "\n")
+        pip_seconds = timed(lambda: run(
+            sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
+            "--no-cache-dir", "--python-version", "3.11", "--only-binary=:all:",
+            "--target", str(work / "pip-target"), "-r", str(full_list)))
+
+        # (a) warm build of a repository adding three packages.
+        build_seconds = timed(lambda: pangeo_binder("build", str(repo), env=env))
+        image = pangeo_binder("build", str(repo), env=env)
+
+        python = python_image_plan(settings.os_image, engine.image_id(settings.os_image) or "")
+        python_image = python.image
+        naive = work / "naive"
+        shutil.copytree(repo, naive)
+        (naive / "requirements.txt").write_text(full_list.read_text())
+        (naive / "Dockerfile").write_text(naive_dockerfile(python_image))
+        naive_build = [settings.docker_cli, "build", "--quiet", "--tag", NAIVE_IMAGE]
+        if settings.ca_bundle:
+            naive_build += ["--secret", f"id=ca,src={settings.ca_bundle}"]
+        naive_build.append(str(naive))
+        naive_seconds = timed(lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
+
+        # (b) no-op rebuilds.
+        noop_seconds = timed(lambda: pangeo_binder("build", str(repo), env=env))
+        naive_noop_seconds = timed(lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
+
+        # (d) sizes.
+        size = image_size(engine, image)
+        naive_size = image_size(engine, NAIVE_IMAGE)
+        increment = size - image_size(engine, environment_image_plan(python).image)
+
+        table = Table(title="pangeo-binder vs the naive way (one run, this machine)")
+        for column in ("measure", "pangeo-binder", "naive", "naive / pangeo-binder"):
+            table.add_column(column, justify="right" if column != "measure" else "left")
+        rows = [
+            ("(a) warm build, repo adds 3 packages", build_seconds, naive_seconds, "s"),
+            ("(b) no-op rebuild", noop_seconds, naive_noop_seconds, "s"),
+            ("(c) lock (empty caches)", lock_seconds, pip_seconds, "s"),
+            ("(d) image size", size / 1e9, naive_size / 1e9, "GB"),
+            ("(d) disk added by one more repo", increment / 1e6, naive_size / 1e6, "MB"),
+        ]
+        for name, ours, theirs, unit in rows:
+            table.add_row(name, f"{ours:.2f} {unit}", f"{theirs:.2f} {unit}",
+                          f"{theirs / ours:.1f}x" if ours else "-")
+        console.print(table)
+        console.print(f"base lock: {len(load_base_lock().pins)} packages; extras: "
+                      f"{', '.join(EXTRAS)}; image {image}")
+    finally:
+        for ref in [NAIVE_IMAGE] + [t for i in engine.client.images.list() for t in i.tags
+                                    if t.startswith(PREFIX)]:
+            engine.remove(ref)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def examples_quickstart() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / "quickstart"
+
+
+if __name__ == "__main__":
+    main()
