@@ -93,6 +93,27 @@ def _labels(source_url: str, revision: str | None, base: Lock,
     }
 
 
+def base_image_plans(engine: Engine, settings: Settings,
+                     emit: Emit) -> tuple[ImagePlan, ImagePlan]:
+    """The plans of the OS + Python image and of the pinned environment image."""
+    python = python_image_plan(settings.os_image,
+                               _os_image_id(engine, settings.os_image, emit))
+    return python, environment_image_plan(python)
+
+
+def build_base(settings: Settings, emit: Emit) -> str:
+    """Build the base images when missing; return the pinned environment image's name.
+
+    Everything that runs Pangeo code (sessions, Dask workers, the Dask operator) can use
+    this image, so client, scheduler and workers share one set of versions."""
+    engine = Engine(settings.docker_cli)
+    engine.check()
+    for plan in base_image_plans(engine, settings, emit):
+        if not build_image(engine, plan, settings, emit):
+            emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
+    return plan.image
+
+
 def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
           image_name: str | None = None) -> BuildResult:
     """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`."""
@@ -106,11 +127,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             repo_lock = (None if config.dockerfile else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit))
             engine.check()  # after the inputs are known good: their errors come first
-            python = environment = None
-            if not config.dockerfile:
-                python = python_image_plan(
-                    settings.os_image, _os_image_id(engine, settings.os_image, emit))
-                environment = environment_image_plan(python)
+            python, environment = (None, None) if config.dockerfile else \
+                base_image_plans(engine, settings, emit)
             plan = repo_image_plan(files, config, environment, repo_lock,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display)

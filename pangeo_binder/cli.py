@@ -133,6 +133,20 @@ def build(source: str, ref: str | None, image_prefix: str | None, image_name: st
 
 
 @main.command()
+@click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE].")
+@click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
+def base(os_image: str | None, verbose: bool) -> None:
+    """Build the pinned Pangeo environment image if missing; print its name."""
+    from .build import build_base
+    from .settings import Settings
+
+    reporter = Reporter(False, verbose)
+    image = run_stage(reporter, lambda: build_base(
+        Settings.from_env().with_overrides(os_image=os_image), reporter))
+    click.echo(image)
+
+
+@main.command()
 @click.argument("source", required=False)
 @click.option("--ref", help="Branch, tag or commit of a git source.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
