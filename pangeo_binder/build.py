@@ -23,6 +23,7 @@ from .lock import BASE_PYTHON, Lock, load_base_lock, resolve_repo_lock
 from .plan import (
     ImagePlan,
     environment_image_plan,
+    operator_image_plan,
     python_image_plan,
     repo_image_plan,
     write_context,
@@ -101,17 +102,21 @@ def base_image_plans(engine: Engine, settings: Settings,
     return python, environment_image_plan(python)
 
 
-def build_base(settings: Settings, emit: Emit) -> str:
-    """Build the base images when missing; return the pinned environment image's name.
+def build_base(settings: Settings, emit: Emit, *, operator: bool = False) -> str:
+    """Build the base images when missing; return the pinned environment image's name,
+    or with `operator` the Dask operator image built on it.
 
-    Everything that runs Pangeo code (sessions, Dask workers, the Dask operator) can use
-    this image, so client, scheduler and workers share one set of versions."""
+    Everything that runs Pangeo code (sessions, Dask workers, the Dask operator) uses this
+    environment, so client, scheduler, workers and operator share one set of versions."""
     engine = Engine(settings.docker_cli)
     engine.check()
-    for plan in base_image_plans(engine, settings, emit):
+    plans = list(base_image_plans(engine, settings, emit))
+    if operator:
+        plans.append(operator_image_plan(plans[-1]))
+    for plan in plans:
         if not build_image(engine, plan, settings, emit):
             emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
-    return plan.image
+    return plans[-1].image
 
 
 def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,

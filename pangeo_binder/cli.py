@@ -7,6 +7,7 @@ No logic lives here: commands parse options, call a stage, draw its events and t
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ from .errors import PangeoBinderError
 from .events import Event, Phase
 
 _STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "cyan",
-          Phase.FETCHING: "blue", Phase.BUILDING: "magenta"}
+          Phase.FETCHING: "blue", Phase.BUILDING: "magenta", Phase.LAUNCHING: "yellow",
+          Phase.READY: "bold green"}
 
 
 class Reporter:
@@ -46,7 +48,7 @@ class Reporter:
             return
         if event.phase is Phase.FAILED:
             return  # the error line says it
-        style = _STYLE.get(event.phase, "")
+        style = _STYLE.get(event.phase, "bold")
         self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}",
                            soft_wrap=True)
 
@@ -134,15 +136,17 @@ def build(source: str, ref: str | None, image_prefix: str | None, image_name: st
 
 @main.command()
 @click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE].")
+@click.option("--operator", is_flag=True,
+              help="Build (and print) the Dask operator image on top of it.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
-def base(os_image: str | None, verbose: bool) -> None:
+def base(os_image: str | None, operator: bool, verbose: bool) -> None:
     """Build the pinned Pangeo environment image if missing; print its name."""
     from .build import build_base
     from .settings import Settings
 
     reporter = Reporter(False, verbose)
     image = run_stage(reporter, lambda: build_base(
-        Settings.from_env().with_overrides(os_image=os_image), reporter))
+        Settings.from_env().with_overrides(os_image=os_image), reporter, operator=operator))
     click.echo(image)
 
 
@@ -190,3 +194,105 @@ def lock(source: str | None, ref: str | None, output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text)
+
+
+def _kube_options(command):
+    """Options naming the cluster and the user, shared by launch and stop."""
+    options = [
+        click.option("--kubernetes", "use_kubernetes", is_flag=True,
+                     help="Run on Kubernetes instead of the local Docker engine."),
+        click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path),
+                     help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."),
+        click.option("--context", help="Kubeconfig context [default: current]."),
+        click.option("--namespace", help="Namespace of the session [default: pangeo-USER, "
+                     "one per user, which is what isolates users]."),
+        click.option("--user", default=lambda: os.environ.get("USER") or "user",
+                     show_default="$USER", help="Whose session this is."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _looks_like_source(text: str) -> bool:
+    return (text.startswith("gh:") or "://" in text or Path(text).expanduser().is_dir()
+            or bool(re.match(r"^[\w.-]+@[\w.-]+:", text)))
+
+
+@main.command()
+@click.argument("target")
+@click.option("--ref", help="Branch, tag or commit when TARGET is a git source.")
+@_kube_options
+@click.option("--max-workers", type=int, default=4, show_default=True,
+              help="Most Dask workers the session may have.")
+@click.option("--worker-cores", default="1", show_default=True, help="Cores per worker.")
+@click.option("--worker-memory", default="2Gi", show_default=True, help="Memory per worker.")
+@click.option("--session-cores", default="1", show_default=True, help="Cores of the session.")
+@click.option("--session-memory", default="2Gi", show_default=True,
+              help="Memory of the session.")
+@click.option("--idle-timeout", type=int, default=1800, show_default=True,
+              help="Seconds before an idle Dask cluster removes itself.")
+@click.option("--timeout", type=float, default=300, show_default=True,
+              help="Seconds to wait for JupyterLab.")
+@click.option("--json-logs", is_flag=True, help="One JSON object per line.")
+def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path | None,
+           context: str | None, namespace: str | None, user: str, max_workers: int,
+           worker_cores: str, worker_memory: str, session_cores: str, session_memory: str,
+           idle_timeout: int, timeout: float, json_logs: bool) -> None:
+    """Run TARGET (an image, or a source to build first) as a JupyterLab session.
+
+    Locally, prints the URL with its token. With --kubernetes, creates the user's
+    session (least-privilege ServiceAccount, capped namespace, pod, service) where
+    `KubeCluster()` gives the user a Dask cluster of their own, and says how to reach it.
+    """
+    from .build import build as build_source
+    from .dask_policy import DaskCaps
+    from .engine import Engine
+    from .launch import KubeTarget, launch_kubernetes, launch_local
+    from .settings import Settings
+    from .spec import parse_source
+
+    reporter = Reporter(json_logs, False)
+
+    def stage() -> object:
+        settings = Settings.from_env()
+        caps = DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
+                        worker_memory=worker_memory, session_cores=session_cores,
+                        session_memory=session_memory, idle_timeout=idle_timeout)
+        image = target
+        if _looks_like_source(target):
+            image = build_source(parse_source(target, ref), settings, reporter).image
+        if use_kubernetes:
+            session = launch_kubernetes(
+                image, KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
+                                  context=context), caps, reporter, timeout=timeout)
+            return session.how_to_reach
+        return launch_local(image, Engine(settings.docker_cli), reporter, timeout).url
+
+    result = run_stage(reporter, stage)
+    if not json_logs:
+        click.echo(result)
+
+
+@main.command()
+@click.argument("image", required=False)
+@_kube_options
+def stop(image: str | None, use_kubernetes: bool, kubeconfig: Path | None,
+         context: str | None, namespace: str | None, user: str) -> None:
+    """Stop a session: the local one running IMAGE, or with --kubernetes the user's
+    session with its Dask clusters and RBAC objects."""
+    from .engine import Engine
+    from .launch import KubeTarget, stop_kubernetes, stop_local
+    from .settings import Settings
+
+    reporter = Reporter(False, False)
+    if use_kubernetes:
+        run_stage(reporter, lambda: stop_kubernetes(
+            KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
+                       context=context), reporter))
+        return
+    if image is None:
+        raise click.UsageError("name the IMAGE of the local session, or use --kubernetes")
+    stopped = run_stage(None, lambda: stop_local(image, Engine(Settings.from_env().docker_cli)))
+    click.echo("stopped" if stopped else f"no local session runs {image}", err=True)

@@ -18,6 +18,8 @@ class Phase(StrEnum):
     BUILDING = "building"
     PUSHING = "pushing"
     BUILT = "built"
+    LAUNCHING = "launching"
+    READY = "ready"
     FAILED = "failed"
 
 

@@ -20,6 +20,7 @@ from .resources import base_images_dir, templates_dir
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
+OPERATOR_IMAGE = "pangeo-binder/dask-operator"
 HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
@@ -28,6 +29,9 @@ PANGEO_SMOKE_TEST = (
     'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
     'python -c "import xarray, dask, distributed, zarr; print(\'imports ok\')" '
     "&& jupyter lab --version"
+)
+OPERATOR_SMOKE_TEST = (
+    'python -c "import dask_kubernetes.operator.controller, pangeo_binder.operator_policy"'
 )
 # A repository's own Dockerfile promises only what Binder needs: a Jupyter server.
 DOCKERFILE_SMOKE_TEST = "jupyter --version"
@@ -85,6 +89,21 @@ def environment_image_plan(python: ImagePlan) -> ImagePlan:
         image=f"{ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=PANGEO_SMOKE_TEST, files=files,
         build_args={"PYTHON_IMAGE": python.image},
+    )
+
+
+def operator_image_plan(environment: ImagePlan) -> ImagePlan:
+    package = Path(__file__).resolve().parent
+    files: dict[str, Path | str] = {
+        **_dir_files(base_images_dir() / "dask-operator"),
+        "pangeo_binder/__init__.py": package / "__init__.py",
+        "pangeo_binder/operator_policy.py": package / "operator_policy.py",
+    }
+    digest = content_hash([environment.content_hash, *_files_digest(files)])
+    return ImagePlan(
+        image=f"{OPERATOR_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=OPERATOR_SMOKE_TEST, files=files,
+        build_args={"ENVIRONMENT_IMAGE": environment.image},
     )
 
 

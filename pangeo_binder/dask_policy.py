@@ -1,0 +1,107 @@
+"""The per-user Dask policy: how big a session and its Dask cluster may be.
+
+Caps are enforced by the API server (a ResourceQuota and a LimitRange in the user's
+namespace, see templates/session/) and by the pangeo-binder operator policy, which clamps
+worker counts and says so in an event. The session's Dask configuration (environment
+variables) makes `KubeCluster()` and the JupyterLab sidebar start clusters that fit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .errors import PangeoBinderError
+
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_FACTORS = {None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3,
+            "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+            "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
+            "Ti": Decimal(2) ** 40}
+# Namespace annotations the operator policy reads.
+MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
+
+
+class CapsError(PangeoBinderError):
+    """Caps that make no sense (a negative worker count, an unreadable quantity)."""
+
+
+def quantity(text: str, what: str) -> Decimal:
+    """A Kubernetes quantity ("500m", "2", "4Gi") as a number."""
+    match = _QUANTITY.match(str(text).strip())
+    if not match or Decimal(match[1]) <= 0:
+        raise CapsError(f"invalid {what} {text!r}: use a Kubernetes quantity like 2, 500m or 4Gi")
+    return Decimal(match[1]) * _FACTORS[match[2]]
+
+
+def _cpu(value: Decimal) -> str:
+    return f"{int(value * 1000)}m"
+
+
+def _memory(value: Decimal) -> str:
+    return f"{int(value / 2**20)}Mi"
+
+
+@dataclass(frozen=True)
+class DaskCaps:
+    max_workers: int = 4
+    worker_cores: str = "1"
+    worker_memory: str = "2Gi"
+    session_cores: str = "1"
+    session_memory: str = "2Gi"
+    idle_timeout: int = 1800  # seconds without work before a Dask cluster removes itself
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_workers <= 1000:
+            raise CapsError(f"max workers must be between 0 and 1000, not {self.max_workers}")
+        if self.idle_timeout < 0:
+            raise CapsError("the idle timeout cannot be negative")
+        for what in ("worker_cores", "worker_memory", "session_cores", "session_memory"):
+            quantity(getattr(self, what), what.replace("_", " "))
+
+    @property
+    def worker_resources(self) -> dict[str, dict[str, str]]:
+        size = {"cpu": self.worker_cores, "memory": self.worker_memory}
+        return {"requests": dict(size), "limits": dict(size)}
+
+    def quota(self) -> dict[str, str | int]:
+        """The namespace's hard limits: the session, one scheduler and the workers (the
+        scheduler gets a worker's size, as dask-kubernetes gives it)."""
+        pods = 1 + 1 + self.max_workers
+        cores = quantity(self.session_cores, "cores") + \
+            (pods - 1) * quantity(self.worker_cores, "cores")
+        memory = quantity(self.session_memory, "memory") + \
+            (pods - 1) * quantity(self.worker_memory, "memory")
+        return {
+            "pods": pods,
+            "cpu": _cpu(cores),
+            "memory": _memory(memory),
+            "max_container_cpu": _cpu(max(quantity(self.session_cores, "cores"),
+                                          quantity(self.worker_cores, "cores"))),
+            "max_container_memory": _memory(max(quantity(self.session_memory, "memory"),
+                                                quantity(self.worker_memory, "memory"))),
+        }
+
+
+def session_dask_env(image: str, namespace: str, caps: DaskCaps) -> dict[str, str]:
+    """Dask configuration of a Kubernetes session, as DASK_* environment variables.
+
+    `KubeCluster()` with no arguments then creates a cluster in the user's namespace,
+    running the session's own image (so client, scheduler and workers agree), sized to
+    the caps, removing itself when idle; the JupyterLab Dask sidebar does the same.
+    """
+    return {
+        "DASK_KUBERNETES__NAMESPACE": namespace,
+        "DASK_KUBERNETES__IMAGE": image,
+        "DASK_KUBERNETES__RESOURCES": json.dumps(caps.worker_resources),
+        "DASK_KUBERNETES__IDLE_TIMEOUT": str(caps.idle_timeout),
+        "DASK_LABEXTENSION__FACTORY__MODULE": "dask_kubernetes.operator",
+        "DASK_LABEXTENSION__FACTORY__CLASS": "KubeCluster",
+        "DASK_LABEXTENSION__FACTORY__KWARGS": "{}",
+        # The scheduler's dashboard, reached through jupyter-server-proxy.
+        "DASK_DISTRIBUTED__DASHBOARD__LINK":
+            "{JUPYTERHUB_SERVICE_PREFIX}proxy/{host}:{port}/status",
+        "PANGEO_BINDER_MAX_WORKERS": str(caps.max_workers),
+    }

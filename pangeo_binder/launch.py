@@ -1,0 +1,289 @@
+"""`launch` and `stop`: run an image as a JupyterLab session, locally or on Kubernetes.
+
+Locally the image runs on the Docker engine and Dask defaults to a LocalCluster. On
+Kubernetes each user gets a namespace with a least-privilege ServiceAccount, caps
+(ResourceQuota + LimitRange), a token Secret, the session Pod and its Service; inside it
+`KubeCluster()` makes a Dask cluster in that namespace, owned by the session pod, so it
+goes when the session goes (see deploy/dask-operator/ and `operator_policy`).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dask_policy import MAX_WORKERS_ANNOTATION, DaskCaps, session_dask_env
+from .engine import Engine
+from .errors import PangeoBinderError
+from .events import Emit, Event, Phase
+from .kube import (
+    KubernetesError,
+    connect,
+    delete_if_present,
+    dns_name,
+    ensure,
+    kubernetes_errors,
+    render,
+)
+
+SESSION_LABEL = "app.kubernetes.io/component=session"
+# Container states that will not get better by waiting.
+_HOPELESS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
+             "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}
+
+
+@dataclass(frozen=True)
+class LocalSession:
+    container: str
+    image: str
+    url: str  # with the token
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    user: str
+    namespace: str | None = None  # default: pangeo-<user>, one namespace per user
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionNames:
+    namespace: str
+    account: str
+    role: str
+    quota: str
+    token: str
+    session: str
+
+    @classmethod
+    def of(cls, target: KubeTarget) -> SessionNames:
+        user = dns_name(target.user)
+        base = f"pangeo-{user}"
+        return cls(namespace=target.namespace or base, account=base, role=f"{base}-dask",
+                   quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session")
+
+
+@dataclass(frozen=True)
+class KubeSession:
+    namespace: str
+    pod: str
+    service: str
+    image: str
+    token: str
+    reused: bool  # True when the session was already running
+
+    @property
+    def how_to_reach(self) -> str:
+        return (f"kubectl -n {self.namespace} port-forward service/{self.service} 8888:80, "
+                f"then open http://127.0.0.1:8888/lab?token={self.token}")
+
+
+# ---------------------------------------------------------------- local Docker sessions
+
+def _local_name(image: str) -> str:
+    return "pangeo-binder-" + dns_name(image.replace("/", "-").replace(":", "-"), 60)
+
+
+def launch_local(image: str, engine: Engine, emit: Emit, timeout: float = 120) -> LocalSession:
+    """Run `image` on the local engine (once: a second launch finds the first) and wait
+    until JupyterLab answers."""
+    import docker.errors
+
+    name = _local_name(image)
+    try:
+        container = engine.client.containers.get(name)
+        emit(Event(Phase.LAUNCHING, f"Found the running session {name}"))
+    except docker.errors.NotFound:
+        if engine.image_id(image) is None:
+            raise PangeoBinderError(f"no image {image} on this machine; build it first") from None
+        emit(Event(Phase.LAUNCHING, f"Starting {image}"))
+        container = engine.client.containers.run(
+            image, detach=True, name=name, ports={"8888/tcp": ("127.0.0.1", None)},
+            environment={"JUPYTER_TOKEN": secrets.token_hex(16)},
+            labels={"app.kubernetes.io/part-of": "pangeo-binder", "pangeo-binder/image": image},
+        )
+    token = next(v.split("=", 1)[1] for v in container.attrs["Config"]["Env"]
+                 if v.startswith("JUPYTER_TOKEN="))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            logs = container.logs(tail=5).decode(errors="replace").strip().splitlines()
+            container.remove(force=True)
+            raise PangeoBinderError(f"the session exited: {(logs or ['no output'])[-1]}")
+        ports = container.ports.get("8888/tcp") or []
+        if ports:
+            base = f"http://127.0.0.1:{ports[0]['HostPort']}"
+            try:
+                urllib.request.urlopen(f"{base}/api", timeout=2)
+                url = f"{base}/lab?token={token}"
+                emit(Event(Phase.READY, f"JupyterLab is ready at {url}"))
+                return LocalSession(container=name, image=image, url=url)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+        time.sleep(0.5)
+    container.remove(force=True)
+    raise PangeoBinderError(f"JupyterLab did not answer within {timeout:.0f}s")
+
+
+def stop_local(image: str, engine: Engine) -> bool:
+    import docker.errors
+
+    try:
+        engine.client.containers.get(_local_name(image)).remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+# ------------------------------------------------------------- Kubernetes sessions
+
+def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
+                      token: str) -> list[dict]:
+    names = SessionNames.of(target)
+    return render("session/objects.yaml.j2", names=names, namespace=names.namespace,
+                  user=dns_name(target.user), image=image, caps=caps, quota=caps.quota(),
+                  token=token, dask_env=session_dask_env(image, names.namespace, caps))
+
+
+def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps) -> None:
+    from kr8s.objects import Namespace
+
+    namespace = Namespace({"metadata": {"name": names.namespace, "labels": {
+        "app.kubernetes.io/part-of": "pangeo-binder",
+        "pangeo-binder/user": dns_name(target.user)}}}, api=api)
+    with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
+        if not namespace.exists():
+            namespace.create()
+        # The operator policy reads the worker cap from here.
+        namespace.patch({"metadata": {"annotations": {
+            MAX_WORKERS_ANNOTATION: str(caps.max_workers)}}})
+
+
+def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    said = ""
+    while time.monotonic() < deadline:
+        with kubernetes_errors(f"cannot read pod {pod.name}"):
+            pod.refresh()
+        status = pod.raw.get("status", {})
+        conditions = {c["type"]: c for c in status.get("conditions", [])}
+        if conditions.get("Ready", {}).get("status") == "True":
+            return
+        message = status.get("phase", "Pending")
+        scheduled = conditions.get("PodScheduled", {})
+        if scheduled.get("status") == "False" and scheduled.get("message"):
+            message = f"waiting for a node: {scheduled['message']}"
+        for container in status.get("containerStatuses", []):
+            waiting = container.get("state", {}).get("waiting")
+            if waiting:
+                message = f"{waiting.get('reason')}: {waiting.get('message', '')}".strip(": ")
+                if waiting.get("reason") in _HOPELESS:
+                    raise KubernetesError(f"the session cannot start: {message}")
+        if message != said:
+            emit(Event(Phase.LAUNCHING, message))
+            said = message
+        time.sleep(1)
+    raise KubernetesError(f"the session was not ready within {timeout:.0f}s ({said})")
+
+
+def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit,
+                      timeout: float = 300) -> KubeSession:
+    """Create (or find) the user's session and wait until JupyterLab is ready."""
+    from kr8s.objects import Pod, Secret
+
+    api = connect(target.kubeconfig, target.context)
+    names = SessionNames.of(target)
+    with kubernetes_errors("cannot look up the session"):
+        existing = Pod(names.session, namespace=names.namespace, api=api)
+        reused = existing.exists()
+        if reused:
+            existing.refresh()
+            running = existing.spec.containers[0].image
+            if running != image:
+                raise KubernetesError(
+                    f"{target.user} already has a session running {running}; stop it first "
+                    f"(pangeo-binder stop --kubernetes --user {target.user})")
+    emit(Event(Phase.LAUNCHING, f"{'Found' if reused else 'Creating'} the session of "
+                                f"{target.user} in namespace {names.namespace}"))
+    created_namespace = False
+    try:
+        from kr8s.objects import Namespace
+
+        created_namespace = not Namespace(names.namespace, api=api).exists()
+        _ensure_namespace(api, names, target, caps)
+        for manifest in session_manifests(image, target, caps, secrets.token_hex(16)):
+            ensure(api, manifest)
+        pod = Pod.get(names.session, namespace=names.namespace, api=api)
+        _wait_until_ready(pod, emit, timeout)
+        secret = Secret.get(names.token, namespace=names.namespace, api=api)
+        token = base64.b64decode(secret.raw["data"]["token"]).decode()
+    except BaseException:
+        if not reused:  # leave nothing behind
+            _delete_session(api, names, target, delete_namespace=created_namespace)
+        raise
+    session = KubeSession(namespace=names.namespace, pod=names.session, service=names.session,
+                          image=image, token=token, reused=reused)
+    emit(Event(Phase.READY, f"Session ready. {session.how_to_reach}"))
+    return session
+
+
+def _delete_session(api, names: SessionNames, target: KubeTarget,
+                    delete_namespace: bool) -> None:
+    from kr8s.objects import (
+        LimitRange,
+        Namespace,
+        Pod,
+        ResourceQuota,
+        Role,
+        RoleBinding,
+        Secret,
+        Service,
+        ServiceAccount,
+    )
+
+    ns = names.namespace
+    with kubernetes_errors(f"cannot remove the session of {target.user}"):
+        for cluster in api.get("daskclusters.kubernetes.dask.org", namespace=ns,
+                               label_selector=None):
+            delete_if_present(cluster)
+        delete_if_present(Pod(names.session, namespace=ns, api=api))
+        for cls, name in [(Service, names.session), (Secret, names.token),
+                          (RoleBinding, names.role), (Role, names.role),
+                          (ServiceAccount, names.account), (ResourceQuota, names.quota),
+                          (LimitRange, names.quota)]:
+            delete_if_present(cls(name, namespace=ns, api=api))
+        if delete_namespace:
+            delete_if_present(Namespace(ns, api=api))
+
+
+def stop_kubernetes(target: KubeTarget, emit: Emit, timeout: float = 120) -> None:
+    """Remove the user's session, its Dask clusters and its RBAC objects; the namespace
+    too when pangeo-binder made it for this user."""
+    from kr8s.objects import Namespace, Pod
+
+    api = connect(target.kubeconfig, target.context)
+    names = SessionNames.of(target)
+    namespace = Namespace(names.namespace, api=api)
+    with kubernetes_errors(f"cannot read namespace {names.namespace}"):
+        if not namespace.exists():
+            emit(Event(Phase.READY, f"{target.user} has no session"))
+            return
+        namespace.refresh()
+    ours = namespace.labels.get("pangeo-binder/user") == dns_name(target.user)
+    emit(Event(Phase.LAUNCHING, f"Stopping the session of {target.user}"))
+    _delete_session(api, names, target, delete_namespace=ours)
+    deadline = time.monotonic() + timeout
+    gone = Namespace(names.namespace, api=api) if ours else \
+        Pod(names.session, namespace=names.namespace, api=api)
+    while gone.exists():
+        if time.monotonic() > deadline:
+            raise KubernetesError(f"the session of {target.user} was not gone in {timeout}s")
+        time.sleep(1)
+    emit(Event(Phase.READY, f"Stopped the session of {target.user}"))
