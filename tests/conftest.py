@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -83,7 +84,11 @@ def docker_engine():
             pytest.fail(f"Docker is required here: {exc}")
         pytest.skip(f"no Docker engine: {exc}")
     yield engine
+    import docker.errors
+
     for image in engine.client.images.list():
         for tag in image.tags:
             if tag.startswith(TEST_PREFIX):
-                engine.remove(tag)
+                # Untag even where a stopped pod container still refers to the image.
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.client.images.remove(tag, force=True)
