@@ -7,8 +7,9 @@ is readable in one file; this module only connects, creates-if-missing and delet
 from __future__ import annotations
 
 import re
+import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,24 +76,30 @@ def connect(kubeconfig: Path | None = None, context: str | None = None):
     return api
 
 
-def object_for(api, manifest: Mapping[str, Any]):
-    from kr8s.objects import new_class, object_from_spec
+def ensure(api, manifest: Mapping[str, Any], *, wait_for_quota: float = 0,
+           on_wait: Callable[[str], None] | None = None):
+    """Create the object unless one of that name exists; return the live object.
 
-    try:
-        return object_from_spec(dict(manifest), api=api)
-    except Exception:  # a custom resource kr8s has no class for
-        kind, version = manifest["kind"], manifest["apiVersion"]
-        cls = new_class(kind=kind, version=version, namespaced=True)
-        return cls(dict(manifest), api=api)
+    With `wait_for_quota` seconds, a creation refused for exceeding a ResourceQuota is
+    retried meanwhile (pods of a session deleted a moment ago still count while they
+    terminate), telling `on_wait` why."""
+    import kr8s
+    from kr8s.objects import object_from_spec
 
-
-def ensure(api, manifest: Mapping[str, Any]):
-    """Create the object unless one of that name exists; return the live object."""
-    obj = object_for(api, manifest)
+    obj = object_from_spec(dict(manifest), api=api)
     what = f"cannot create {manifest['kind']} {manifest['metadata']['name']}"
+    deadline = time.monotonic() + wait_for_quota
     with kubernetes_errors(what):
-        if not obj.exists():
-            obj.create()
+        while not obj.exists():
+            try:
+                obj.create()
+            except kr8s.ServerError as exc:
+                reason = str(getattr(exc.status, "message", "") or exc)
+                if "exceeded quota" not in reason or time.monotonic() > deadline:
+                    raise
+                if on_wait:
+                    on_wait(f"waiting for quota ({reason.split(': ', 1)[-1][:160]})")
+                time.sleep(2)
         obj.refresh()
     return obj
 

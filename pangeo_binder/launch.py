@@ -196,7 +196,7 @@ def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:
 def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit,
                       timeout: float = 300) -> KubeSession:
     """Create (or find) the user's session and wait until JupyterLab is ready."""
-    from kr8s.objects import Pod, Secret
+    from kr8s.objects import Namespace, Pod, Secret
 
     api = connect(target.kubeconfig, target.context)
     names = SessionNames.of(target)
@@ -212,16 +212,16 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
                     f"(pangeo-binder stop --kubernetes --user {target.user})")
     emit(Event(Phase.LAUNCHING, f"{'Found' if reused else 'Creating'} the session of "
                                 f"{target.user} in namespace {names.namespace}"))
-    created_namespace = False
-    try:
-        from kr8s.objects import Namespace
-
+    deadline = time.monotonic() + timeout
+    with kubernetes_errors(f"cannot read namespace {names.namespace}"):
         created_namespace = not Namespace(names.namespace, api=api).exists()
+    try:
         _ensure_namespace(api, names, target, caps)
         for manifest in session_manifests(image, target, caps, secrets.token_hex(16)):
-            ensure(api, manifest)
+            ensure(api, manifest, wait_for_quota=deadline - time.monotonic(),
+                   on_wait=lambda why: emit(Event(Phase.LAUNCHING, why)))
         pod = Pod.get(names.session, namespace=names.namespace, api=api)
-        _wait_until_ready(pod, emit, timeout)
+        _wait_until_ready(pod, emit, deadline - time.monotonic())
         secret = Secret.get(names.token, namespace=names.namespace, api=api)
         token = base64.b64decode(secret.raw["data"]["token"]).decode()
     except BaseException:
@@ -250,8 +250,11 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
 
     ns = names.namespace
     with kubernetes_errors(f"cannot remove the session of {target.user}"):
-        for cluster in api.get("daskclusters.kubernetes.dask.org", namespace=ns,
-                               label_selector=None):
+        try:
+            clusters = list(api.get("daskclusters.kubernetes.dask.org", namespace=ns))
+        except ValueError:  # no Dask operator (CRDs) in this cluster: nothing to delete
+            clusters = []
+        for cluster in clusters:
             delete_if_present(cluster)
         delete_if_present(Pod(names.session, namespace=ns, api=api))
         for cls, name in [(Service, names.session), (Secret, names.token),

@@ -163,10 +163,20 @@ print("SUM", da.ones((2000, 2000), chunks=500).sum().compute())
 workers = client.get_versions()["workers"].values()
 print("VERSIONS", len({v["packages"]["distributed"] for v in workers}))
 print("DASHBOARD", cluster.dashboard_link)
+import os, urllib.error, urllib.request
+token = "?token=" + os.environ["JUPYTER_TOKEN"]
+lab = "http://127.0.0.1:8888"
+print("PROXIED", urllib.request.urlopen(lab + cluster.dashboard_link + token).status)
+try:
+    urllib.request.urlopen(lab + "/proxy/kubernetes.default.svc:443/version" + token)
+except urllib.error.HTTPError as error:
+    print("REFUSED", error.code)
 """)
     assert "SUM 4000000.0" in out
     assert "VERSIONS 1" in out
     assert f"DASHBOARD /proxy/work-scheduler.pangeo-{ALICE}:8787/status" in out
+    # The dashboard is served through jupyter-server-proxy; other hosts are not.
+    assert "PROXIED 200" in out and "REFUSED 403" in out
     owners = json.loads(kubectl("-n", f"pangeo-{ALICE}", "get", "daskcluster", "work", "-o",
                                 "jsonpath={.metadata.ownerReferences}"))
     assert [(o["kind"], o["name"]) for o in owners] == [("Pod", f"pangeo-{ALICE}-session")]
@@ -240,7 +250,7 @@ from kr8s.objects import new_class
 import os
 DaskCluster = new_class("DaskCluster", "kubernetes.dask.org/v1")
 spec = make_cluster_spec(name="c{cycle}", image=os.environ["DASK_KUBERNETES__IMAGE"],
-                         n_workers=1, resources={{"requests": {{"cpu": "100m"}}}})
+                         n_workers=1)
 DaskCluster(spec, namespace=os.environ["DASK_KUBERNETES__NAMESPACE"]).create()
 """)
             name = f"c{cycle}"
