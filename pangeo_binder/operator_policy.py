@@ -3,7 +3,7 @@
     kopf run --all-namespaces -m dask_kubernetes.operator.controller \\
         -m pangeo_binder.operator_policy
 
-In a session namespace (labelled by `pangeo-binder launch` or the hub hooks):
+In a session namespace (one annotated with the session's caps by `pangeo-binder launch`):
 - every DaskCluster gets an ownerReference to the session pod, so deleting the session —
   even a forced delete, a SIGKILL or an OOM kill — lets Kubernetes' garbage collector
   remove the cluster, its scheduler and its workers; a DaskCluster whose session is
@@ -24,7 +24,6 @@ DASK_GROUP = "kubernetes.dask.org"
 SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder",
                     "app.kubernetes.io/component": "session"}
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-PART_OF = "app.kubernetes.io/part-of"
 
 
 async def _namespace(name: str):
@@ -40,7 +39,8 @@ async def _session_pods(namespace: str) -> list:
 
 
 async def _is_session_namespace(namespace: str) -> bool:
-    return (await _namespace(namespace)).labels.get(PART_OF) == "pangeo-binder"
+    # Every namespace a session is launched into carries its caps, whoever made it.
+    return MAX_WORKERS_ANNOTATION in (await _namespace(namespace)).annotations
 
 
 async def _own_cluster(name: str, namespace: str, logger) -> None:
