@@ -14,11 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from ruamel.yaml import YAML
 
 from .errors import PangeoBinderError
-from .resources import templates_dir
+from .resources import template
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -35,12 +34,9 @@ def dns_name(text: str, max_length: int = 40) -> str:
     return name
 
 
-def render(template: str, **values: Any) -> list[dict[str, Any]]:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, autoescape=False,
-    )
-    text = env.get_template(template).render(**values)
+def render(name: str, **values: Any) -> list[dict[str, Any]]:
+    """The Kubernetes objects of a YAML template, as dicts."""
+    text = template(name).render(**values)
     return [doc for doc in YAML(typ="safe").load_all(text) if doc]
 
 

@@ -11,12 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import Lock, base_lock_path
-from .resources import base_images_dir, templates_dir
+from .resources import base_images_dir, template
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
@@ -107,17 +105,9 @@ def operator_image_plan(environment: ImagePlan) -> ImagePlan:
     )
 
 
-def _template(name: str) -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
-    )
-    return env.get_template(name)
-
-
 def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
                            repo_lock: Lock | None, source: str) -> str:
-    return _template("repo.Dockerfile.j2").render(
+    return template("repo.Dockerfile.j2").render(
         source=source,
         environment_image=environment.image,
         apt_txt=config.path("apt.txt"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import jinja2
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -30,3 +32,14 @@ def environment_dir(name: str = "pangeo-notebook") -> Path:
 
 def templates_dir() -> Path:
     return data_root() / "templates"
+
+
+@cache
+def template(name: str) -> jinja2.Template:
+    """A template from templates/ (Dockerfiles, Kubernetes objects); undefined values are
+    errors, not empty strings."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+    )
+    return env.get_template(name)
