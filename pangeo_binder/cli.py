@@ -7,7 +7,6 @@ No logic lives here: commands parse options, call a stage, draw its events and t
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -215,11 +214,6 @@ def _kube_options(command):
     return command
 
 
-def _looks_like_source(text: str) -> bool:
-    return (text.startswith("gh:") or "://" in text or Path(text).expanduser().is_dir()
-            or bool(re.match(r"^[\w.-]+@[\w.-]+:", text)))
-
-
 @main.command()
 @click.argument("target")
 @click.option("--ref", help="Branch, tag or commit when TARGET is a git source.")
@@ -251,7 +245,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     from .engine import Engine
     from .launch import KubeTarget, launch_kubernetes, launch_local
     from .settings import Settings
-    from .spec import parse_source
+    from .spec import looks_like_source, parse_source
 
     reporter = Reporter(json_logs, False)
 
@@ -261,7 +255,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
                         worker_memory=worker_memory, session_cores=session_cores,
                         session_memory=session_memory, idle_timeout=idle_timeout)
         image = target
-        if _looks_like_source(target):
+        if looks_like_source(target):
             image = build_source(parse_source(target, ref), settings, reporter).image
         if use_kubernetes:
             session = launch_kubernetes(

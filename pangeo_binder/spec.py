@@ -86,6 +86,13 @@ def parse_source(text: str, ref: str | None = None) -> Source:
     return LocalSource(path=path)
 
 
+def looks_like_source(text: str) -> bool:
+    """Whether `text` names a source (to build) rather than an image reference."""
+    text = text.strip()
+    return (text.startswith("gh:") or "://" in text or bool(_SCP_LIKE.match(text))
+            or Path(text).expanduser().is_dir())
+
+
 def slug(source: Source) -> str:
     """A short, Docker-safe name for the source, used in image names."""
     if isinstance(source, LocalSource):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pangeo_binder.errors import SourceError
-from pangeo_binder.spec import GitSource, LocalSource, parse_source, slug
+from pangeo_binder.spec import GitSource, LocalSource, looks_like_source, parse_source, slug
 
 
 def test_github_shorthand_with_and_without_ref():
@@ -79,3 +79,11 @@ def test_local_slug_is_the_directory_name(tmp_path):
     directory = tmp_path / "Ocean Heat!"
     directory.mkdir()
     assert slug(LocalSource(Path(directory))) == "ocean-heat"
+
+
+def test_launch_tells_sources_from_images(tmp_path):
+    for source in ["gh:org/repo", "https://example.org/r.git", "git@github.com:org/r.git",
+                   str(tmp_path)]:
+        assert looks_like_source(source), source
+    for image in ["pangeo-binder/quickstart:0123abcd", "localhost:5000/x/y:1", "python"]:
+        assert not looks_like_source(image), image
