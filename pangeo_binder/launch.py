@@ -226,7 +226,10 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
         token = base64.b64decode(secret.raw["data"]["token"]).decode()
     except BaseException:
         if not reused:  # leave nothing behind
-            _delete_session(api, names, target, delete_namespace=created_namespace)
+            # Force: the pod never served anyone, and a kubelet still waiting on an image
+            # pull would otherwise hold the namespace's deletion for minutes.
+            _delete_session(api, names, target, delete_namespace=created_namespace,
+                            force=True)
         raise
     session = KubeSession(namespace=names.namespace, pod=names.session, service=names.session,
                           image=image, token=token, reused=reused)
@@ -235,7 +238,7 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
 
 
 def _delete_session(api, names: SessionNames, target: KubeTarget,
-                    delete_namespace: bool) -> None:
+                    delete_namespace: bool, force: bool = False) -> None:
     from kr8s.objects import (
         LimitRange,
         Namespace,
@@ -256,7 +259,7 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
             clusters = []
         for cluster in clusters:
             delete_if_present(cluster)
-        delete_if_present(Pod(names.session, namespace=ns, api=api))
+        delete_if_present(Pod(names.session, namespace=ns, api=api), force=force)
         for cls, name in [(Service, names.session), (Secret, names.token),
                           (RoleBinding, names.role), (Role, names.role),
                           (ServiceAccount, names.account), (ResourceQuota, names.quota),
