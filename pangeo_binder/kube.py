@@ -104,7 +104,8 @@ def delete_if_present(obj, *, force: bool = False) -> bool:
     import kr8s
 
     try:
-        obj.delete(grace_period=0 if force else None, propagation_policy="Foreground")
+        # kr8s drops grace_period=0 as falsy; force=True is how it sends 0.
+        obj.delete(force=force, propagation_policy="Foreground")
     except kr8s.NotFoundError:
         return False
     return True
