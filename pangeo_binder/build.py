@@ -26,6 +26,7 @@ from .plan import (
     operator_image_plan,
     python_image_plan,
     repo_image_plan,
+    service_image_plan,
     write_context,
 )
 from .settings import Settings
@@ -68,7 +69,7 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
         try:
             engine.build(Path(context), plan.dockerfile, candidate, emit,
                          build_args=plan.build_args, labels=labels or {},
-                         ca_bundle=settings.ca_bundle)
+                         ca_bundle=settings.ca_bundle, target=plan.target)
             emit(Event(Phase.BUILDING, f"Smoke-testing {plan.image}"))
             result = engine.run(candidate, ["sh", "-c", plan.smoke_test])
             if result.exit_code != 0:
@@ -102,16 +103,20 @@ def base_image_plans(engine: Engine, settings: Settings,
     return python, environment_image_plan(python)
 
 
-def build_base(settings: Settings, emit: Emit, *, operator: bool = False) -> str:
+def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
+               service: str | None = None) -> str:
     """Build the base images when missing; return the pinned environment image's name,
-    or with `operator` the Dask operator image built on it.
+    or with `operator` the Dask operator image built on it, or with `service` ("builder"
+    or "hub") that pangeo-binder service image.
 
     Everything that runs Pangeo code (sessions, Dask workers, the Dask operator) uses this
     environment, so client, scheduler, workers and operator share one set of versions."""
     engine = Engine(settings.docker_cli)
     engine.check()
     plans = list(base_image_plans(engine, settings, emit))
-    if operator:
+    if service:
+        plans = [plans[0], service_image_plan(plans[0], service, settings.os_image)]
+    elif operator:
         plans.append(operator_image_plan(plans[-1]))
     for plan in plans:
         if not build_image(engine, plan, settings, emit):
@@ -120,14 +125,18 @@ def build_base(settings: Settings, emit: Emit, *, operator: bool = False) -> str
 
 
 def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
-          image_name: str | None = None) -> BuildResult:
-    """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`."""
+          image_name: str | None = None, appendix: str = "") -> BuildResult:
+    """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`;
+    `appendix` is Dockerfile text added at the end (repo2docker's --appendix)."""
     engine = Engine(settings.docker_cli)
     try:
         with checkout(source, emit) as files:
             config = detect(files, BASE_PYTHON)
             for warning in config.warnings:
                 emit(Event(Phase.BUILDING, f"Warning: {warning}"))
+            if appendix.strip() and config.dockerfile:
+                emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
+                                           "own Dockerfile (nor is it by repo2docker)"))
             base = load_base_lock()
             repo_lock = (None if config.dockerfile else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit))
@@ -136,7 +145,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 base_image_plans(engine, settings, emit)
             plan = repo_image_plan(files, config, environment, repo_lock,
                                    image_name or settings.image_prefix + slug(source),
-                                   source.display)
+                                   source.display, appendix)
             cached = engine.image_id(plan.image) is not None
             twin = None if cached else engine.image_with_label(CONTENT_LABEL, plan.content_hash)
             if cached:

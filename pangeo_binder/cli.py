@@ -137,15 +137,21 @@ def build(source: str, ref: str | None, image_prefix: str | None, image_name: st
 @click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE].")
 @click.option("--operator", is_flag=True,
               help="Build (and print) the Dask operator image on top of it.")
+@click.option("--builder", "service", flag_value="builder",
+              help="Build (and print) BinderHub's build image: `jupyter-repo2docker` "
+              "that builds with pangeo-binder.")
+@click.option("--hub", "service", flag_value="hub",
+              help="Build (and print) the JupyterHub hub image with pangeo-binder's hooks.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
-def base(os_image: str | None, operator: bool, verbose: bool) -> None:
+def base(os_image: str | None, operator: bool, service: str | None, verbose: bool) -> None:
     """Build the pinned Pangeo environment image if missing; print its name."""
     from .build import build_base
     from .settings import Settings
 
     reporter = Reporter(False, verbose)
     image = run_stage(reporter, lambda: build_base(
-        Settings.from_env().with_overrides(os_image=os_image), reporter, operator=operator))
+        Settings.from_env().with_overrides(os_image=os_image), reporter, operator=operator,
+        service=service))
     click.echo(image)
 
 
@@ -153,17 +159,20 @@ def base(os_image: str | None, operator: bool, verbose: bool) -> None:
 @click.argument("source", required=False)
 @click.option("--ref", help="Branch, tag or commit of a git source.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the lock (default: stdout for a SOURCE, the base "
+              help="Where to write the lock (default: stdout for a SOURCE, the "
               "environment's requirements.lock without one).")
-def lock(source: str | None, ref: str | None, output: Path | None) -> None:
-    """Lock SOURCE's requirements against the Pangeo base, or re-lock the base itself.
+@click.option("--environment", type=click.Choice(["pangeo-notebook", "pangeo-binder"]),
+              default="pangeo-notebook", show_default=True,
+              help="Without SOURCE: which of environments/ to re-lock.")
+def lock(source: str | None, ref: str | None, output: Path | None, environment: str) -> None:
+    """Lock SOURCE's requirements against the Pangeo base, or re-lock an environment.
 
     Commit the result as binder/pangeo-binder.lock to pin a repository's extras.
     """
-    from .lock import lock_base
+    from .lock import lock_environment
 
     if source is None:
-        result = run_stage(None, lambda: lock_base(output))
+        result = run_stage(None, lambda: lock_environment(environment, output))
         click.echo(f"locked {len(result.pins)} packages", err=True)  # type: ignore[attr-defined]
         return
 

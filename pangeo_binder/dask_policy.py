@@ -9,9 +9,12 @@ variables) makes `KubeCluster()` and the JupyterLab sidebar start clusters that 
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from typing import Any
 
 from .errors import PangeoBinderError
 
@@ -60,6 +63,27 @@ class DaskCaps:
             raise CapsError("the idle timeout cannot be negative")
         for what in ("worker_cores", "worker_memory", "session_cores", "session_memory"):
             quantity(getattr(self, what), what.replace("_", " "))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DaskCaps:
+        """Caps from PANGEO_BINDER_MAX_WORKERS, _WORKER_CORES, _WORKER_MEMORY,
+        _SESSION_CORES, _SESSION_MEMORY and _IDLE_TIMEOUT; defaults for the others. A
+        hub's deployment sets these (deploy/binderhub/values.yaml, hub.extraEnv)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            text = environ.get(f"PANGEO_BINDER_{item.name.upper()}", "").strip()
+            if not text:
+                continue
+            if item.type in (int, "int"):
+                try:
+                    values[item.name] = int(text)
+                except ValueError:
+                    raise CapsError(f"PANGEO_BINDER_{item.name.upper()} must be a whole "
+                                    f"number, not {text!r}") from None
+            else:
+                values[item.name] = text
+        return cls(**values)
 
     @property
     def worker_resources(self) -> dict[str, dict[str, str]]:

@@ -102,9 +102,11 @@ class Engine:
 
     def build(self, context: Path, dockerfile: str, tag: str, emit: Emit, *,
               build_args: Mapping[str, str] = {}, labels: Mapping[str, str] = {},
-              ca_bundle: Path | None = None) -> None:
+              ca_bundle: Path | None = None, target: str | None = None) -> None:
         command = [self.docker_cli, "build", "--progress=plain", "--file",
                    str(context / dockerfile), "--tag", tag]
+        if target:
+            command += ["--target", target]
         for key, value in build_args.items():
             command += ["--build-arg", f"{key}={value}"]
         for key, value in labels.items():

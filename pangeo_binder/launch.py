@@ -166,6 +166,31 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
             MAX_WORKERS_ANNOTATION: str(caps.max_workers)}}})
 
 
+def prepare_user_access(api, target: KubeTarget, caps: DaskCaps) -> SessionNames:
+    """The user's namespace with its least-privilege ServiceAccount, Role, RoleBinding
+    and caps: everything around the session pod. `launch --kubernetes` adds the pod;
+    the JupyterHub hooks call this and let KubeSpawner make it."""
+    names = SessionNames.of(target)
+    _ensure_namespace(api, names, target, caps)
+    for manifest in render("session/access.yaml.j2", names=names, namespace=names.namespace,
+                           user=dns_name(target.user), caps=caps, quota=caps.quota()):
+        ensure(api, manifest)
+    return names
+
+
+def delete_dask_clusters(api, namespace: str) -> int:
+    """Delete every DaskCluster in `namespace` (the operator removes their pods); return
+    how many there were."""
+    with kubernetes_errors(f"cannot remove the Dask clusters in {namespace}"):
+        try:
+            clusters = list(api.get("daskclusters.kubernetes.dask.org", namespace=namespace))
+        except ValueError:  # no Dask operator (CRDs) in this cluster: nothing to delete
+            return 0
+        for cluster in clusters:
+            delete_if_present(cluster)
+    return len(clusters)
+
+
 def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     said = ""
@@ -252,13 +277,8 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
     )
 
     ns = names.namespace
+    delete_dask_clusters(api, ns)
     with kubernetes_errors(f"cannot remove the session of {target.user}"):
-        try:
-            clusters = list(api.get("daskclusters.kubernetes.dask.org", namespace=ns))
-        except ValueError:  # no Dask operator (CRDs) in this cluster: nothing to delete
-            clusters = []
-        for cluster in clusters:
-            delete_if_present(cluster)
         delete_if_present(Pod(names.session, namespace=ns, api=api), force=force)
         for cls, name in [(Service, names.session), (Secret, names.token),
                           (RoleBinding, names.role), (Role, names.role),

@@ -59,8 +59,18 @@ class Lock:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+BASE_ENVIRONMENT = "pangeo-notebook"
+# pangeo-binder's own services (the BinderHub builder, the JupyterHub hub).
+SERVICE_ENVIRONMENT = "pangeo-binder"
+ENVIRONMENTS = (BASE_ENVIRONMENT, SERVICE_ENVIRONMENT)
+
+
+def environment_lock_path(name: str) -> Path:
+    return environment_dir(name) / "requirements.lock"
+
+
 def base_lock_path() -> Path:
-    return environment_dir() / "requirements.lock"
+    return environment_lock_path(BASE_ENVIRONMENT)
 
 
 def load_base_lock() -> Lock:
@@ -189,15 +199,19 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     return lock
 
 
-def _header(what: str) -> str:
-    return (f"# {what}, made by `pangeo-binder lock` (uv {package_version('uv')}):\n"
+def _header(what: str, command: str = "pangeo-binder lock") -> str:
+    return (f"# {what}, made by `{command}` (uv {package_version('uv')}):\n"
             f"# exact versions and hashes for Python {BASE_PYTHON} on {PYTHON_PLATFORM}.\n")
 
 
-def lock_base(output: Path | None = None) -> Lock:
-    """Re-resolve the base environment's top-level specs into its lock."""
-    specs = environment_dir() / "requirements.in"
-    text = compile_requirements(specs, None, "pangeo-binder lock")
-    lock = Lock(_header("The pinned Pangeo base environment") + text)
-    (output or base_lock_path()).write_text(lock.text, encoding="utf-8")
+def lock_environment(name: str = BASE_ENVIRONMENT, output: Path | None = None) -> Lock:
+    """Re-resolve an environment's top-level specs into its lock."""
+    specs = environment_dir(name) / "requirements.in"
+    command = "pangeo-binder lock" + ("" if name == BASE_ENVIRONMENT else
+                                      f" --environment {name}")
+    text = compile_requirements(specs, None, command)
+    what = ("The pinned Pangeo base environment" if name == BASE_ENVIRONMENT else
+            f"The pinned {name} environment")
+    lock = Lock(_header(what, command) + text)
+    (output or environment_lock_path(name)).write_text(lock.text, encoding="utf-8")
     return lock

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
-from .lock import Lock, base_lock_path
-from .resources import base_images_dir, template
+from .lock import SERVICE_ENVIRONMENT, Lock, base_lock_path, environment_lock_path
+from .resources import base_images_dir, data_root, template
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
 OPERATOR_IMAGE = "pangeo-binder/dask-operator"
+SERVICE_IMAGES = {"builder": "pangeo-binder/builder", "hub": "pangeo-binder/hub"}
 HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
@@ -31,6 +32,11 @@ PANGEO_SMOKE_TEST = (
 OPERATOR_SMOKE_TEST = (
     'python -c "import dask_kubernetes.operator.controller, pangeo_binder.operator_policy"'
 )
+SERVICE_SMOKE_TESTS = {
+    "builder": "jupyter-repo2docker --help >/dev/null && docker --version",
+    "hub": 'test "$(id -u)" = 1000 && jupyterhub --version && configurable-http-proxy '
+           '--version && python -c "import kubespawner, pangeo_binder.hub"',
+}
 # A repository's own Dockerfile promises only what Binder needs: a Jupyter server.
 DOCKERFILE_SMOKE_TEST = "jupyter --version"
 
@@ -45,6 +51,7 @@ class ImagePlan:
     checkout: Checkout | None = None  # copied into the context at `checkout_dir`
     checkout_dir: str = REPO_CONTEXT_DIR
     build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None  # stage of a multi-stage Dockerfile
 
     @property
     def tag(self) -> str:
@@ -105,8 +112,32 @@ def operator_image_plan(environment: ImagePlan) -> ImagePlan:
     )
 
 
+def _tree_files(directory: Path, prefix: str) -> dict[str, Path]:
+    return {f"{prefix}/{p.relative_to(directory)}": p for p in sorted(directory.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan:
+    """pangeo-binder's own `builder` or `hub` image (base_images/pangeo-binder): the
+    package, with the base images, environments and templates it builds from."""
+    package = Path(__file__).resolve().parent
+    files: dict[str, Path | str] = {
+        **_dir_files(base_images_dir() / "pangeo-binder"),
+        "requirements.lock": environment_lock_path(SERVICE_ENVIRONMENT),
+        **{f"app/pangeo_binder/{p.name}": p for p in sorted(package.glob("*.py"))},
+    }
+    for name in ("base_images", "environments", "templates"):
+        files.update(_tree_files(data_root() / name, f"app/pangeo_binder/_data/{name}"))
+    digest = content_hash([python.content_hash, role, os_image, *_files_digest(files)])
+    return ImagePlan(
+        image=f"{SERVICE_IMAGES[role]}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=SERVICE_SMOKE_TESTS[role], files=files,
+        build_args={"PYTHON_IMAGE": python.image, "OS_IMAGE": os_image}, target=role,
+    )
+
+
 def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
-                           repo_lock: Lock | None, source: str) -> str:
+                           repo_lock: Lock | None, source: str, appendix: str = "") -> str:
     return template("repo.Dockerfile.j2").render(
         source=source,
         environment_image=environment.image,
@@ -115,13 +146,16 @@ def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
         repo_lock=repo_lock is not None,
         post_build=config.post_build,
         start=config.start,
+        appendix=appendix.strip(),
     )
 
 
 def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan | None,
-                    repo_lock: Lock | None, image_name: str, source: str) -> ImagePlan:
+                    repo_lock: Lock | None, image_name: str, source: str,
+                    appendix: str = "") -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
-    content hash is the tag. `environment` is None only for a repository Dockerfile."""
+    content hash is the tag. `environment` is None only for a repository Dockerfile.
+    `appendix` is Dockerfile text a hub adds at the end (as repo2docker's --appendix)."""
     if config.dockerfile or environment is None:
         assert config.dockerfile, "a pinned build needs its environment image"
         digest = content_hash(["dockerfile", checkout.tree_id])
@@ -130,7 +164,7 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
             dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
             checkout=checkout, checkout_dir="",
         )
-    dockerfile = render_repo_dockerfile(config, environment, repo_lock, source)
+    dockerfile = render_repo_dockerfile(config, environment, repo_lock, source, appendix)
     files: dict[str, Path | str] = {"Dockerfile": dockerfile}
     if repo_lock is not None:
         files["pangeo-binder/repo.lock"] = repo_lock.text

@@ -8,7 +8,6 @@ collection after a forced delete, caps, and stop.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.error
@@ -17,6 +16,14 @@ import uuid
 
 import pytest
 from conftest import EXAMPLES, run_cli
+from k8s_helpers import (
+    dask_pods,
+    isolation_probe,
+    kubecluster_probe,
+    kubectl,
+    require_cluster,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +34,6 @@ CAPS = ["--max-workers", "2", "--worker-cores", "200m", "--worker-memory", "768M
         "--session-cores", "300m", "--session-memory", "1Gi"]
 
 
-def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> str:
-    result = subprocess.run(["kubectl", *args], capture_output=True, text=True, input=stdin,
-                            check=False, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
 def in_session(user: str, script: str) -> str:
     """Run Python in the user's session pod, as the user's notebook would."""
     ns = f"pangeo-{user}"
@@ -42,28 +41,9 @@ def in_session(user: str, script: str) -> str:
                    stdin="import warnings; warnings.simplefilter('ignore')\n" + script)
 
 
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what} within {timeout}s")
-
-
-def dask_pods(namespace: str) -> list[str]:
-    out = kubectl("-n", namespace, "get", "pods", "-l", "dask.org/cluster-name",
-                  "-o", "name", check=False)
-    return out.split()
-
-
 @pytest.fixture(scope="module")
 def cluster(docker_engine):
-    if not os.environ.get("KUBECONFIG"):
-        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
-            pytest.fail("no dev cluster: KUBECONFIG is not set (deploy/dev-cluster/cluster up)")
-        pytest.skip("no dev cluster (KUBECONFIG)")
-    assert "Running" in kubectl("-n", "dask-operator", "get", "pods")
+    require_cluster()
     yield
     for user in (ALICE, BOB):
         run_cli("stop", "--kubernetes", "--user", user)
@@ -152,26 +132,7 @@ print("WORKERS", len(cluster.scheduler_info["workers"]))
 
 
 def test_kubecluster_computes_in_the_users_namespace_owned_by_the_session(alice):
-    out = in_session(ALICE, """
-from dask_kubernetes.operator import KubeCluster
-from distributed import Client
-import dask, dask.array as da
-cluster = KubeCluster(name="work", n_workers=2, shutdown_on_close=False)
-client = Client(cluster)
-client.wait_for_workers(2, timeout=240)
-print("SUM", da.ones((2000, 2000), chunks=500).sum().compute())
-workers = client.get_versions()["workers"].values()
-print("VERSIONS", len({v["packages"]["distributed"] for v in workers}))
-print("DASHBOARD", cluster.dashboard_link)
-import os, urllib.error, urllib.request
-token = "?token=" + os.environ["JUPYTER_TOKEN"]
-lab = "http://127.0.0.1:8888"
-print("PROXIED", urllib.request.urlopen(lab + cluster.dashboard_link + token).status)
-try:
-    urllib.request.urlopen(lab + "/proxy/kubernetes.default.svc:443/version" + token)
-except urllib.error.HTTPError as error:
-    print("REFUSED", error.code)
-""")
+    out = in_session(ALICE, kubecluster_probe("JUPYTER_TOKEN"))
     assert "SUM 4000000.0" in out
     assert "VERSIONS 1" in out
     assert f"DASHBOARD /proxy/work-scheduler.pangeo-{ALICE}:8787/status" in out
@@ -194,33 +155,7 @@ def test_another_user_gets_403_on_everything_of_the_first(alice, image):
     names = {"daskclusters": "work", "pods": f"pangeo-{ALICE}-session",
              "secrets": f"pangeo-{ALICE}-token"}
     # Bob's own ServiceAccount token, from inside Bob's session, straight to the API server.
-    out = in_session(BOB, f"""
-import json, ssl, urllib.request, urllib.error
-sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
-token = open(sa + "token").read()
-context = ssl.create_default_context(cafile=sa + "ca.crt")
-def call(method, path, body=None):
-    request = urllib.request.Request("https://kubernetes.default.svc" + path, method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={{"Authorization": "Bearer " + token,
-                  "Content-Type": "application/merge-patch+json"}})
-    try:
-        return urllib.request.urlopen(request, context=context).status
-    except urllib.error.HTTPError as error:
-        return error.code
-paths = {json.dumps(paths)}
-names = {json.dumps(names)}
-results = {{}}
-for kind, path in paths.items():
-    results["list " + kind] = call("GET", path)
-    results["get " + kind] = call("GET", path + "/" + names[kind])
-    results["patch " + kind] = call("PATCH", path + "/" + names[kind],
-                                    {{"metadata": {{"labels": {{"owned": "bob"}}}}}})
-    results["delete " + kind] = call("DELETE", path + "/" + names[kind])
-results["own daskclusters"] = call(
-    "GET", "/apis/kubernetes.dask.org/v1/namespaces/pangeo-{BOB}/daskclusters")
-print(json.dumps(results))
-""")
+    out = in_session(BOB, isolation_probe(paths, names, f"pangeo-{BOB}"))
     results = json.loads(out.strip().splitlines()[-1])
     assert results.pop("own daskclusters") == 200  # the token works where it should
     assert results == {key: 403 for key in results}, results

@@ -1,0 +1,108 @@
+"""JupyterHub hooks for KubeSpawner: a "launch binder" click gets what
+`pangeo-binder launch --kubernetes` gives — the user's own namespace with least-privilege
+RBAC and caps, a locked-down pod running the pinned image, and a Dask configuration
+whose clusters belong to the session and go with it.
+
+In jupyterhub_config.py, or the helm chart's `hub.extraConfig`:
+
+    from pangeo_binder.dask_policy import DaskCaps
+    from pangeo_binder.hub import configure
+    configure(c, caps=DaskCaps(max_workers=4),
+              allowed_images=["registry.example.org/binder-"])
+
+`configure` sets only `c.KubeSpawner` traits, so it works with plain KubeSpawner and
+with BinderHub's BinderSpawner (a KubeSpawner subclass) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dask_policy import DaskCaps, quantity, session_dask_env
+from .errors import PangeoBinderError
+from .kube import connect, dns_name
+from .launch import KubeTarget, delete_dask_clusters, prepare_user_access
+
+NAMESPACE_TEMPLATE = "pangeo-{username}"  # as `launch --kubernetes`: pangeo-USER
+# The labels the Dask operator's policy looks for to make the pod own the user's clusters.
+SESSION_LABELS = {"app.kubernetes.io/part-of": "pangeo-binder",
+                  "app.kubernetes.io/component": "session"}
+
+
+class ImageNotAllowedError(PangeoBinderError):
+    """A spawn asked for an image outside the hub's allowed prefixes."""
+
+
+@dataclass(frozen=True)
+class HubPolicy:
+    caps: DaskCaps = field(default_factory=DaskCaps)
+    # Prefixes an image requested through user_options (BinderHub's launcher sends
+    # {"image": ...}) must start with; none allowed when empty. Without this any hub
+    # user could run any image with the session's Kubernetes access.
+    allowed_images: tuple[str, ...] = ()
+
+    def image_for(self, spawner) -> str:
+        requested = (spawner.user_options or {}).get("image")
+        if not requested:
+            return spawner.image
+        if not any(requested.startswith(prefix) for prefix in self.allowed_images):
+            raise ImageNotAllowedError(
+                f"image {requested!r} is not allowed on this hub (allowed: "
+                f"{', '.join(self.allowed_images) or 'only the default image'})")
+        return requested
+
+    async def pre_spawn(self, spawner) -> None:
+        """Before KubeSpawner makes the pod: the user's RBAC and caps, and the pod's
+        image, service account, labels and Dask configuration."""
+        image = self.image_for(spawner)
+        user = spawner.user.name
+        target = KubeTarget(user=user, namespace=spawner.namespace)
+        names = await asyncio.to_thread(
+            lambda: prepare_user_access(connect(), target, self.caps))
+        spawner.image = image
+        spawner.service_account = names.account
+        spawner.extra_labels = {**spawner.extra_labels, **SESSION_LABELS,
+                                "pangeo-binder/user": dns_name(user)}
+        spawner.environment = {**spawner.environment,
+                               **session_dask_env(image, names.namespace, self.caps)}
+        spawner.log.info("pangeo-binder: %s gets %s in %s (up to %d Dask workers)",
+                         user, image, names.namespace, self.caps.max_workers)
+
+    async def post_stop(self, spawner) -> None:
+        """After the server stops: the user's Dask clusters go too (the operator policy
+        would remove them once it sees the pod gone; this does not wait for it)."""
+        count = await asyncio.to_thread(
+            lambda: delete_dask_clusters(connect(), spawner.namespace))
+        if count:
+            spawner.log.info("pangeo-binder: deleted %d Dask cluster(s) of %s",
+                             count, spawner.user.name)
+
+
+def configure(c: Any, caps: DaskCaps | None = None,
+              allowed_images: Iterable[str] = ()) -> HubPolicy:
+    """Set KubeSpawner up for pangeo-binder sessions; return the policy it uses."""
+    policy = HubPolicy(caps=caps or DaskCaps(), allowed_images=tuple(allowed_images))
+    spawner = c.KubeSpawner
+    spawner.pre_spawn_hook = policy.pre_spawn
+    spawner.post_stop_hook = policy.post_stop
+    # One namespace per user: the unit the Role, quota and Dask policy apply to.
+    spawner.enable_user_namespaces = True
+    spawner.user_namespace_template = NAMESPACE_TEMPLATE
+    spawner.automount_service_account_token = True  # KubeCluster() talks to the API
+    # The same pod security as `launch --kubernetes`.
+    spawner.uid = 1000
+    spawner.gid = 1000
+    spawner.fs_gid = 1000
+    spawner.allow_privilege_escalation = False
+    spawner.container_security_context = {"capabilities": {"drop": ["ALL"]},
+                                          "runAsNonRoot": True}
+    # Requests equal to limits: the ResourceQuota counts both, and a session gets what
+    # it was promised.
+    cores = float(quantity(policy.caps.session_cores, "session cores"))
+    memory = int(quantity(policy.caps.session_memory, "session memory"))
+    spawner.cpu_guarantee = spawner.cpu_limit = cores
+    spawner.mem_guarantee = spawner.mem_limit = memory
+    return policy
