@@ -204,6 +204,53 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
         output.write_text(text)
 
 
+@main.command()
+@click.argument("source")
+@click.option("--hub", "hub_url", required=True, help="The BinderHub's URL.")
+@click.option("--ref", help="Branch, tag or commit to launch [default: HEAD].")
+@click.option("--open", "open_path", help="File to open in JupyterLab, e.g. "
+              "notebooks/intro.ipynb [default: JupyterLab's start page].")
+@click.option("--format", "formats", multiple=True, default=["markdown", "rst", "html"],
+              type=click.Choice(["markdown", "rst", "html"]), help="Badge format(s).")
+@click.option("--check", is_flag=True, help="Also say whether the image of the ref is "
+              "already built in the registry (exit 1 when not).")
+@click.option("--image-prefix", help="The BinderHub's image_prefix, registry included, "
+              "for --check [env PANGEO_BINDER_IMAGE_PREFIX].")
+def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
+          formats: tuple[str, ...], check: bool, image_prefix: str | None) -> None:
+    """Print "launch binder" badges of SOURCE (gh:org/repo[@ref] or a git URL) on a
+    BinderHub, opening JupyterLab (at a file with --open)."""
+    from .badge import BinderRepo, badges, image_in_registry
+    from .fetch import resolve_ref
+    from .spec import parse_source
+
+    def stage() -> tuple[str, str | None]:
+        parsed = parse_source(source, ref)
+        repo = BinderRepo.of(parsed)
+        urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
+        wanted = parsed.ref or "HEAD"  # type: ignore[union-attr]
+        status = None
+        if check:
+            prefix = image_prefix or os.environ.get("PANGEO_BINDER_IMAGE_PREFIX")
+            if not prefix:
+                raise PangeoBinderError("--check needs the hub's --image-prefix")
+            commit = resolve_ref(repo.url, wanted)
+            if commit is None:
+                raise PangeoBinderError(f"give the full commit sha, not {wanted!r}")
+            image = repo.image_name(prefix, commit)
+            status = (f"built: {image}" if image_in_registry(image)
+                      else f"not built yet: {image}")
+        return repo.launch_url(hub_url, wanted, urlpath), status
+
+    url, status = run_stage(None, stage)  # type: ignore[misc]
+    texts = badges(url, hub_url)
+    click.echo("\n\n".join(texts[name] for name in formats))
+    if status is not None:
+        click.echo(status, err=True)
+        if status.startswith("not built"):
+            sys.exit(1)
+
+
 def _kube_options(command):
     """Options naming the cluster and the user, shared by launch and stop."""
     options = [

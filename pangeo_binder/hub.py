@@ -27,9 +27,10 @@ from .kube import connect, dns_name
 from .launch import KubeTarget, delete_dask_clusters, prepare_user_access
 
 NAMESPACE_TEMPLATE = "pangeo-{username}"  # as `launch --kubernetes`: pangeo-USER
-# The labels the Dask operator's policy looks for to make the pod own the user's clusters.
+# The labels the Dask operator's policy looks for to make the pod own the user's clusters
+# (operator_policy.SESSION_SELECTOR; that module runs without this one's dependencies).
 SESSION_LABELS = {"app.kubernetes.io/part-of": "pangeo-binder",
-                  "app.kubernetes.io/component": "session"}
+                  "pangeo-binder/session": "true"}
 
 
 class ImageNotAllowedError(PangeoBinderError):
@@ -66,8 +67,12 @@ class HubPolicy:
         spawner.service_account = names.account
         spawner.extra_labels = {**spawner.extra_labels, **SESSION_LABELS,
                                 "pangeo-binder/user": dns_name(user)}
-        spawner.environment = {**spawner.environment,
-                               **session_dask_env(image, names.namespace, self.caps)}
+        # KubeSpawner expands {name} templates in environment values: escape the braces
+        # of JSON and of Dask's dashboard link template.
+        dask_env = {key: value.replace("{", "{{").replace("}", "}}")
+                    for key, value in session_dask_env(image, names.namespace,
+                                                       self.caps).items()}
+        spawner.environment = {**spawner.environment, **dask_env}
         spawner.log.info("pangeo-binder: %s gets %s in %s (up to %d Dask workers)",
                          user, image, names.namespace, self.caps.max_workers)
 
@@ -92,6 +97,12 @@ def configure(c: Any, caps: DaskCaps | None = None,
     spawner.enable_user_namespaces = True
     spawner.user_namespace_template = NAMESPACE_TEMPLATE
     spawner.automount_service_account_token = True  # KubeCluster() talks to the API
+    # The hub-aware server (the images' default command is a standalone JupyterLab).
+    spawner.cmd = ["jupyterhub-singleuser"]
+    # A Pangeo image is large to pull and its server slow to import on a fraction of a
+    # core: KubeSpawner's defaults (30 s to answer) give up on healthy sessions.
+    spawner.start_timeout = 600
+    spawner.http_timeout = 180
     # The same pod security as `launch --kubernetes`.
     spawner.uid = 1000
     spawner.gid = 1000

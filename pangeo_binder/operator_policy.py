@@ -21,8 +21,10 @@ import kopf
 import kr8s
 
 DASK_GROUP = "kubernetes.dask.org"
-SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder",
-                    "app.kubernetes.io/component": "session"}
+# Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
+# sets app.kubernetes.io/component itself, so the mark is a label of our own).
+SESSION_LABEL = "pangeo-binder/session"
+SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder", SESSION_LABEL: "true"}
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
 
 

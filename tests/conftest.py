@@ -88,7 +88,7 @@ def docker_engine():
 
     for image in engine.client.images.list():
         for tag in image.tags:
-            if tag.startswith(TEST_PREFIX):
+            if TEST_PREFIX in tag:  # also under a registry: localhost:5000/<prefix>
                 # Untag even where a stopped pod container still refers to the image.
                 with contextlib.suppress(docker.errors.APIError):
                     engine.client.images.remove(tag, force=True)

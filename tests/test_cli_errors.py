@@ -2,6 +2,8 @@
 nothing left behind. None of these reach Docker."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import git_repo, run_cli, write_tree
@@ -80,4 +82,35 @@ def test_json_logs_end_in_a_failed_phase(tmp_path):
 def test_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def repo2docker(*args: str) -> subprocess.CompletedProcess[str]:
+    """The builder's `jupyter-repo2docker`, as a build pod runs it."""
+    return subprocess.run([sys.executable, "-m", "pangeo_binder.repo2docker", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_repo2docker_options_binderhub_does_not_pass_are_refused():
+    result = repo2docker("--ref=main", "--image=x:y", "--no-run", "--volume", "/a:/b",
+                         "https://example.org/r")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "jupyter-repo2docker (pangeo-binder): error: unsupported repo2docker option "
+        "--volume: this builder accepts only what BinderHub's build pods pass (see --help)"]
+
+
+def test_repo2docker_refuses_another_notebook_user_and_running():
+    other_user = repo2docker("--image=x:y", "--no-run", "--user-id=1001", "https://e.org/r")
+    assert other_user.returncode == 2
+    assert "always jovyan (uid 1000)" in other_user.stderr
+    run = repo2docker("--image=x:y", "https://example.org/r")
+    assert run.returncode == 2 and "pass --no-run" in run.stderr
+
+
+def test_repo2docker_bad_repository_ends_the_json_stream_in_failed(tmp_path):
+    result = repo2docker("--image=x:y", "--no-run", "--json-logs", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1]["phase"] == "failed" and "no such directory" in events[-1]["message"]
     assert "Traceback" not in result.stderr

@@ -19,14 +19,15 @@ c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.JupyterHub.authenticator_class = "null"
 c.JupyterHub.bind_url = "http://0.0.0.0:8000"
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
-c.JupyterHub.hub_connect_url = os.environ["HUB_CONNECT_URL"]  # how user pods reach the hub
+c.JupyterHub.hub_connect_url = f"http://{os.environ['HUB_POD_IP']}:8081"  # for user pods
 c.JupyterHub.cleanup_servers = False  # a hub restart leaves running sessions alone
 c.JupyterHub.services = [{"name": "binder", "api_token": os.environ["BINDER_API_TOKEN"]}]
 c.JupyterHub.load_roles = [{
     "name": "binder", "services": ["binder"],
-    "scopes": ["servers", "admin:users", "tokens"],
+    # BinderHub's service role, plus making tokens that open a user's server (the
+    # launcher hands one to the user).
+    "scopes": ["servers", "admin:users", "tokens", "access:servers"],
 }]
-c.KubeSpawner.start_timeout = 300
 # The image of a spawn that names none (BinderHub always names one).
 c.KubeSpawner.image = os.environ.get("PANGEO_BINDER_DEFAULT_IMAGE", "")
 

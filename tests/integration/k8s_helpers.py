@@ -95,12 +95,15 @@ workers = client.get_versions()["workers"].values()
 print("VERSIONS", len({{v["packages"]["distributed"] for v in workers}}))
 print("DASHBOARD", cluster.dashboard_link)
 import os, urllib.error, urllib.request
-token = "?token=" + os.environ["{token_variable}"]
 lab = "http://127.0.0.1:8888"
 prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-print("PROXIED", urllib.request.urlopen(lab + cluster.dashboard_link + token).status)
+def get(path):
+    request = urllib.request.Request(
+        lab + path, headers={{"Authorization": "token " + os.environ["{token_variable}"]}})
+    return urllib.request.urlopen(request).status
+print("PROXIED", get(cluster.dashboard_link))
 try:
-    urllib.request.urlopen(lab + prefix + "proxy/kubernetes.default.svc:443/version" + token)
+    get(prefix + "proxy/kubernetes.default.svc:443/version")
 except urllib.error.HTTPError as error:
     print("REFUSED", error.code)
 """

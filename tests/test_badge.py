@@ -1,0 +1,48 @@
+"""Badges and BinderHub's names, through the CLI and the public functions."""
+
+from conftest import run_cli
+
+from pangeo_binder.badge import BinderRepo
+from pangeo_binder.spec import parse_source
+
+
+def test_badges_use_binderhubs_url_scheme():
+    result = run_cli("badge", "gh:pangeo-data/tutorial@v1", "--hub", "https://binder.example.org/",
+                     "--open", "notebooks/intro.ipynb")
+    assert result.returncode == 0, result.stderr
+    url = "https://binder.example.org/v2/gh/pangeo-data/tutorial/v1?urlpath=lab/tree/notebooks/intro.ipynb"
+    logo = "https://binder.example.org/badge_logo.svg"
+    assert result.stdout.split("\n\n") == [
+        f"[![Binder]({logo})]({url})",
+        f".. image:: {logo}\n   :target: {url}\n   :alt: Binder",
+        f'<a href="{url}"><img src="{logo}" alt="Binder"></a>\n',
+    ]
+
+
+def test_other_git_hosts_use_the_git_provider_and_head_by_default():
+    result = run_cli("badge", "https://gitlab.com/org/repo.git", "--hub", "https://h.org",
+                     "--format", "markdown")
+    assert result.stdout.strip() == ("[![Binder](https://h.org/badge_logo.svg)](https://h.org"
+                                     "/v2/git/https%3A%2F%2Fgitlab.com%2Forg%2Frepo.git/HEAD"
+                                     "?urlpath=lab)")
+
+
+def test_image_names_are_binderhubs():
+    # BinderHub's own example: prefix + escaped slug + sha256 of the slug + ":" + commit.
+    repo = BinderRepo.of(parse_source("gh:binder-examples/requirements"))
+    assert repo.image_name("registry.example.com/binder/bh-", "a1b2c3d4e5f6") == (
+        "registry.example.com/binder/bh-binder-2dexamples-2drequirements-55ab5c:a1b2c3d4e5f6")
+
+
+def test_a_local_directory_has_no_badge(tmp_path):
+    result = run_cli("badge", str(tmp_path), "--hub", "https://h.org")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("pangeo-binder: error: a badge needs a published "
+                                     "repository: name it as gh:org/repo or by its git URL")
+
+
+def test_check_needs_a_registry_prefix():
+    result = run_cli("badge", "gh:o/r@0123456789abcdef0123456789abcdef01234567", "--hub",
+                     "https://h.org", "--check", "--image-prefix", "binder-")
+    assert result.returncode == 1
+    assert "names no registry" in result.stderr.strip().splitlines()[-1]
