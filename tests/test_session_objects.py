@@ -91,3 +91,19 @@ def test_user_names_become_dns_labels():
     assert dns_name("Ada_Lovelace@Example.org") == "ada-lovelace-example-org"
     with pytest.raises(KubernetesError):
         dns_name("___")
+
+
+def test_a_hubs_caps_come_from_its_environment():
+    caps = DaskCaps.from_env({"PANGEO_BINDER_MAX_WORKERS": "8",
+                              "PANGEO_BINDER_WORKER_MEMORY": "4Gi", "OTHER": "x"})
+    assert caps == DaskCaps(max_workers=8, worker_memory="4Gi")
+    with pytest.raises(CapsError, match="PANGEO_BINDER_MAX_WORKERS must be a whole number"):
+        DaskCaps.from_env({"PANGEO_BINDER_MAX_WORKERS": "many"})
+    with pytest.raises(CapsError, match="invalid worker cores"):
+        DaskCaps.from_env({"PANGEO_BINDER_WORKER_CORES": "lots"})
+
+
+def test_session_pods_carry_the_mark_the_operator_policy_selects():
+    pod = next(m for m in session_manifests("img", KubeTarget(user="ada"), DaskCaps(), "t")
+               if m["kind"] == "Pod")
+    assert pod["metadata"]["labels"]["pangeo-binder/session"] == "true"

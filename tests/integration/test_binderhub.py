@@ -254,6 +254,7 @@ def hub(registry) -> Hub:
         hub.api("DELETE", f"/users/{user}")
         kubectl("delete", "namespace", f"pangeo-{user}", "--wait=false", check=False)
     kubectl("delete", "namespace", "pangeo-hub", "--wait=false", check=False)
+    kubectl("delete", "clusterrolebinding,clusterrole", "pangeo-binder-hub", check=False)
 
 
 def session_pod(user: str) -> dict:
