@@ -92,7 +92,11 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("source")
+@click.argument("source", required=False)
+@click.option("--from", "workshop_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Build and push every repository of a workshop file instead.")
+@click.option("--parallel", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="With --from: builds at a time.")
 @click.option("--ref", help="Branch, tag or commit of a git source (default: remote HEAD).")
 @click.option("--image-prefix", help="Registry/name prefix of the image "
               "[env PANGEO_BINDER_IMAGE_PREFIX; default pangeo-binder/].")
@@ -107,24 +111,31 @@ def main() -> None:
 @click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE; "
               "default debian:bookworm-slim].")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
-def build(source: str, ref: str | None, image_prefix: str | None, image_name: str | None,
-          push: bool, json_logs: bool, ca_bundle: Path | None, no_ca_bundle: bool,
-          os_image: str | None, verbose: bool) -> None:
+def build(source: str | None, workshop_file: Path | None, parallel: int, ref: str | None,
+          image_prefix: str | None, image_name: str | None, push: bool, json_logs: bool,
+          ca_bundle: Path | None, no_ca_bundle: bool, os_image: str | None,
+          verbose: bool) -> None:
     """Build the pinned Pangeo image of SOURCE: a directory, a git URL or gh:org/repo[@ref].
 
-    Prints the image name on stdout.
+    Prints the image name on stdout. With --from, builds and pushes a workshop's
+    repositories a few at a time and prints a summary.
     """
     from .build import build as build_source
     from .settings import Settings
     from .spec import parse_source
 
+    if (source is None) == (workshop_file is None):
+        raise click.UsageError("name a SOURCE, or a workshop file with --from")
     reporter = Reporter(json_logs, verbose)
+    settings = Settings.from_env().with_overrides(
+        image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle)
+    if no_ca_bundle:
+        settings = replace(settings, ca_bundle=None)
+    if workshop_file is not None:
+        _build_workshop(_load_workshop(workshop_file), settings, reporter, parallel)
+        return
 
     def stage() -> object:
-        settings = Settings.from_env().with_overrides(
-            image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle)
-        if no_ca_bundle:
-            settings = replace(settings, ca_bundle=None)
         return build_source(parse_source(source, ref), settings, reporter, push=push,
                             image_name=image_name)
 
@@ -249,6 +260,131 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
         click.echo(status, err=True)
         if status.startswith("not built"):
             sys.exit(1)
+
+
+def _load_workshop(path: Path):
+    from .workshop import load_workshop
+
+    return run_stage(None, lambda: load_workshop(path))
+
+
+def _build_workshop(workshop, settings, reporter: Reporter, parallel: int) -> list[str]:
+    """Build and push a workshop's repositories; print a summary; exit 1 if any failed.
+    Returns the images, repositories' first, then the workshop's own images."""
+    from .prewarm import build_workshop
+
+    built = run_stage(reporter, lambda: build_workshop(workshop, settings, reporter,
+                                                       parallel))
+    failed = [b for b in built if b.image is None]  # type: ignore[union-attr]
+    for result in built:  # type: ignore[union-attr]
+        state = "FAILED" if result.image is None else ("cached" if result.cached else "built")
+        click.echo(f"{state:>7}  {result.source}  {result.image or result.error}", err=True)
+    if failed:
+        click.echo(f"pangeo-binder: error: {len(failed)} of {len(built)} repositories failed "
+                   "to build", err=True)
+        sys.exit(1)
+    images = [b.image for b in built] + list(workshop.images)  # type: ignore[union-attr]
+    for image in images:
+        click.echo(image)
+    return images
+
+
+class _PrewarmGroup(click.Group):
+    """`prewarm FILE` starts the pool; `prewarm status FILE`, `prewarm stop FILE`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+def _kube_target(kubeconfig: Path | None, context: str | None):
+    from .launch import KubeTarget
+
+    return KubeTarget(user="prewarm", kubeconfig=kubeconfig, context=context)
+
+
+_cluster_options = [
+    click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."),
+    click.option("--context", help="Kubeconfig context [default: current]."),
+]
+
+
+def _with_cluster(command):
+    for option in reversed(_cluster_options):
+        command = option(command)
+    return command
+
+
+@main.group(cls=_PrewarmGroup)
+def prewarm() -> None:
+    """Get a workshop ready: `prewarm FILE` builds and pushes its images, pulls them onto
+    every session node and holds its seats; `prewarm status FILE`; `prewarm stop FILE`."""
+
+
+@prewarm.command("start")
+@click.argument("workshop_file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_cluster
+@click.option("--parallel", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Builds at a time.")
+@click.option("--timeout", type=float, default=1800, show_default=True,
+              help="Seconds to wait for every node to pull every image.")
+def prewarm_start(workshop_file: Path, kubeconfig: Path | None, context: str | None,
+                  parallel: int, timeout: float) -> None:
+    """Build, push and pre-pull the workshop's images; hold its seats (idempotent)."""
+    from .prewarm import start_pool
+    from .settings import Settings
+
+    reporter = Reporter(False, False)
+    workshop = _load_workshop(workshop_file)
+    images = _build_workshop(workshop, Settings.from_env(), reporter, parallel)
+    status = run_stage(reporter, lambda: start_pool(
+        workshop, images, _kube_target(kubeconfig, context), reporter, timeout))
+    click.echo(status.summary(), err=True)  # type: ignore[attr-defined]
+
+
+@prewarm.command("status")
+@click.argument("workshop_file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_cluster
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def prewarm_status(workshop_file: Path, kubeconfig: Path | None, context: str | None,
+                   as_json: bool) -> None:
+    """Nodes that have every image / nodes, seats held / wanted (exit 1 when not ready)."""
+    import json
+    from dataclasses import asdict
+
+    from .prewarm import pool_status
+
+    workshop = _load_workshop(workshop_file)
+    status = run_stage(None, lambda: pool_status(workshop, _kube_target(kubeconfig, context)))
+    ready = status.ready and status.seats_held == status.seats_wanted
+    if as_json:
+        values = asdict(status)
+        values.update(until=status.until.isoformat() if status.until else None,
+                      nodes_ready=status.nodes_ready, ready=ready,
+                      expired=workshop.expired())
+        click.echo(json.dumps(values))
+    else:
+        for node in status.nodes:
+            click.echo(f"{node.node}: {node.pulled}/{node.total} images")
+        click.echo(status.summary() + (" (past its end: prewarm stop)"
+                                       if workshop.expired() else ""))
+    sys.exit(0 if ready else 1)
+
+
+@prewarm.command("stop")
+@click.argument("workshop_file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_cluster
+def prewarm_stop(workshop_file: Path, kubeconfig: Path | None, context: str | None) -> None:
+    """Remove the workshop's pullers, seats and priority class; nothing else."""
+    from .prewarm import stop_pool
+
+    reporter = Reporter(False, False)
+    workshop = _load_workshop(workshop_file)
+    if not run_stage(reporter, lambda: stop_pool(workshop, _kube_target(kubeconfig, context),
+                                                 reporter)):
+        click.echo("nothing to remove", err=True)
 
 
 def _kube_options(command):

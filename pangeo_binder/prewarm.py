@@ -1,0 +1,219 @@
+"""`prewarm`: a workshop's images built, pushed and pulled onto every session node, and
+seats held, before anyone clicks.
+
+Everything lives in the workshop's namespace `pangeo-prewarm-NAME` (plus one
+PriorityClass of that name), so `stop` removes exactly what `prewarm` made. Running it
+again updates the image list and the seats in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from .build import build
+from .errors import PangeoBinderError
+from .events import Emit, Event, Phase
+from .kube import KubernetesError, connect, delete_if_present, kubernetes_errors, render
+from .launch import KubeTarget
+from .settings import Settings
+from .workshop import Workshop
+
+PULLER = "puller"
+SEATS = "seats"
+
+
+@dataclass(frozen=True)
+class BuiltRepo:
+    source: str
+    image: str | None  # None when the build failed
+    cached: bool = False
+    error: str | None = None
+
+
+def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
+                   parallel: int = 2) -> list[BuiltRepo]:
+    """Build and push every repository of the workshop, `parallel` at a time; images
+    already built (same content hash) are only pushed. One failure does not stop the
+    others; the caller decides what a failure means."""
+    settings = settings.with_overrides(image_prefix=workshop.image_prefix)
+
+    def one(source) -> BuiltRepo:
+        def tagged(event: Event) -> None:
+            emit(Event(event.phase, f"{source.display}: {event.message}", event.detail))
+
+        try:
+            result = build(source, settings, tagged, push=True)
+        except PangeoBinderError as exc:
+            return BuiltRepo(source.display, None, error=str(exc))
+        return BuiltRepo(source.display, result.image, cached=result.cached)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(one, workshop.repos))
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node: str
+    pulled: int  # images on the node
+    total: int
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    workshop: str
+    images: tuple[str, ...]
+    nodes: tuple[NodeStatus, ...]
+    nodes_wanted: int  # nodes the DaemonSet should run on
+    seats_held: int
+    seats_wanted: int
+    until: datetime | None
+
+    @property
+    def nodes_ready(self) -> int:
+        return sum(node.pulled == node.total for node in self.nodes)
+
+    @property
+    def ready(self) -> bool:
+        return (self.nodes_wanted > 0 and self.nodes_ready == self.nodes_wanted
+                and len(self.nodes) == self.nodes_wanted)
+
+    def summary(self) -> str:
+        until = f", until {self.until.isoformat()}" if self.until else ""
+        return (f"{self.workshop}: {len(self.images)} image(s) on {self.nodes_ready}/"
+                f"{self.nodes_wanted} node(s), {self.seats_held}/{self.seats_wanted} seat(s) "
+                f"held{until}")
+
+
+@cache
+def _priority_class():
+    # kr8s has no class of its own for PriorityClass; this registers one, so that
+    # object_from_spec finds it too.
+    from kr8s.objects import new_class
+
+    return new_class("PriorityClass", version="scheduling.k8s.io/v1", namespaced=False)
+
+
+def _apply(api, manifest: dict) -> None:
+    """Create the object, or bring an existing one to the manifest (lists replaced, so a
+    shorter image list really is shorter)."""
+    from kr8s.objects import object_from_spec
+
+    _priority_class()
+    obj = object_from_spec(dict(manifest), api=api)
+    with kubernetes_errors(f"cannot apply {manifest['kind']} {manifest['metadata']['name']}"):
+        if obj.exists():
+            obj.patch({k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")},
+                      type="merge")
+        else:
+            obj.create()
+
+
+def pool_manifests(workshop: Workshop, images: Sequence[str]) -> list[dict]:
+    if not images:
+        raise PangeoBinderError(f"{workshop.name}: no image to prewarm")
+    return render("prewarm/pool.yaml.j2", workshop=workshop, images=list(images))
+
+
+def start_pool(workshop: Workshop, images: Sequence[str], target: KubeTarget,
+               emit: Emit, timeout: float = 1800) -> PoolStatus:
+    """Create or update the pool and wait until every matching node has every image."""
+    api = connect(target.kubeconfig, target.context)
+    manifests = pool_manifests(workshop, images)
+    emit(Event(Phase.LAUNCHING, f"Prewarming {len(images)} image(s) for {workshop.name} "
+                                f"in namespace {workshop.namespace}"))
+    for manifest in manifests:
+        _apply(api, manifest)
+        if manifest["kind"] == "Deployment" and not workshop.seats.count:
+            break
+    if not workshop.seats.count:  # seats dropped from the file: drop them from the pool
+        from kr8s.objects import Deployment
+
+        with kubernetes_errors("cannot remove the seats"):
+            delete_if_present(Deployment(SEATS, namespace=workshop.namespace, api=api))
+    deadline = time.monotonic() + timeout
+    said = ""
+    while True:
+        status = pool_status(workshop, target, api=api)
+        line = "; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes) or \
+            "waiting for the puller pods"
+        if line != said:
+            emit(Event(Phase.LAUNCHING, f"images pulled per node: {line}"))
+            said = line
+        if status.ready and tuple(status.images) == tuple(images):
+            emit(Event(Phase.READY, status.summary()))
+            return status
+        if time.monotonic() > deadline:
+            raise KubernetesError(f"not every node pulled the images in {timeout:.0f}s "
+                                  f"({line})")
+        time.sleep(2)
+
+
+def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
+    """Nodes with every image / nodes wanted, and seats held / wanted."""
+    import json
+
+    from kr8s.objects import DaemonSet, Deployment
+
+    api = api or connect(target.kubeconfig, target.context)
+    ns = workshop.namespace
+    with kubernetes_errors(f"cannot read the pool of {workshop.name}"):
+        puller = DaemonSet(PULLER, namespace=ns, api=api)
+        if not puller.exists():
+            raise KubernetesError(f"{workshop.name} is not prewarmed (no pool in "
+                                  f"namespace {ns}); run pangeo-binder prewarm first")
+        puller.refresh()
+        images = tuple(json.loads(puller.annotations.get("pangeo-binder/images", "[]")))
+        generation = puller.raw["metadata"].get("generation")
+        daemon = puller.raw.get("status", {})
+        nodes = []
+        current = daemon.get("observedGeneration") == generation
+        for pod in api.get("pods", namespace=ns,
+                           label_selector="app.kubernetes.io/component=puller"):
+            if pod.metadata.get("deletionTimestamp") or not current:
+                continue
+            inits = pod.raw.get("spec", {}).get("initContainers", [])
+            if [c["image"] for c in inits] != list(images):
+                continue  # a pod of the previous image list
+            done = sum(1 for c in pod.raw.get("status", {}).get("initContainerStatuses", [])
+                       if c.get("state", {}).get("terminated", {}).get("exitCode") == 0)
+            nodes.append(NodeStatus(pod.spec.get("nodeName") or "(unscheduled)", done,
+                                    len(images)))
+        seats = Deployment(SEATS, namespace=ns, api=api)
+        held = wanted = 0
+        if seats.exists():
+            seats.refresh()
+            wanted = seats.raw["spec"].get("replicas", 0)
+            held = seats.raw.get("status", {}).get("readyReplicas", 0) or 0
+    return PoolStatus(workshop.name, images, tuple(sorted(nodes, key=lambda n: n.node)),
+                      daemon.get("desiredNumberScheduled", 0), held, wanted, workshop.until)
+
+
+def stop_pool(workshop: Workshop, target: KubeTarget, emit: Emit,
+              timeout: float = 180) -> bool:
+    """Remove the pool: its namespace (puller, seats) and its PriorityClass. False when
+    there was nothing to remove."""
+    from kr8s.objects import Namespace
+
+    api = connect(target.kubeconfig, target.context)
+    namespace = Namespace(workshop.namespace, api=api)
+    with kubernetes_errors(f"cannot remove the pool of {workshop.name}"):
+        removed = delete_if_present(namespace)
+        removed = delete_if_present(_priority_class()(workshop.namespace, api=api)) or removed
+        _wait(lambda: not namespace.exists(), timeout,
+              f"namespace {workshop.namespace} was not gone in {timeout:.0f}s")
+    if removed:
+        emit(Event(Phase.READY, f"Removed the pool of {workshop.name}"))
+    return removed
+
+
+def _wait(condition: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise KubernetesError(message)
+        time.sleep(1)
