@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
-from .errors import PangeoBinderError, SourceError
+from .errors import SourceError
 from .spec import GitSource, Source
 
 _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 _SLUG_SAFE = re.compile(r"[A-Za-z0-9]")
-# Manifest types a registry may hold an image as (Docker v2 and OCI, single or list).
-_MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-])
 
-
-class RegistryError(PangeoBinderError):
-    """The registry cannot be asked whether an image exists."""
 
 
 @dataclass(frozen=True)
@@ -75,33 +63,3 @@ def badges(launch_url: str, hub: str) -> dict[str, str]:
         "rst": f".. image:: {logo}\n   :target: {launch_url}\n   :alt: Binder",
         "html": f'<a href="{launch_url}"><img src="{logo}" alt="Binder"></a>',
     }
-
-
-def _registry_url(image: str) -> tuple[str, str, str]:
-    """(registry base URL, repository, tag) of a fully named image."""
-    name, _, tag = image.rpartition(":")
-    host, _, repository = name.partition("/")
-    if not repository or not ("." in host or ":" in host or host == "localhost"):
-        raise RegistryError(f"{image} names no registry: give an image prefix that "
-                            "starts with one (registry.example.org/binder/)")
-    loopback = host.split(":")[0] in ("localhost", "127.0.0.1")
-    return f"{'http' if loopback else 'https'}://{host}", repository, tag
-
-
-def image_in_registry(image: str) -> bool:
-    """Whether the registry holds `image` (anonymous read, as BinderHub's check)."""
-    base, repository, tag = _registry_url(image)
-    request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{tag}",
-                                     method="HEAD", headers={"Accept": _MANIFEST_TYPES})
-    try:
-        with urllib.request.urlopen(request, timeout=30):
-            return True
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return False
-        if error.code == 401:
-            raise RegistryError(f"{base} wants credentials to read {repository}") from None
-        raise RegistryError(f"{base} answered {error.code} for {repository}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise RegistryError(f"cannot reach the registry {base}: {reason}") from None

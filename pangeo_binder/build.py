@@ -29,6 +29,7 @@ from .plan import (
     service_image_plan,
     write_context,
 )
+from .registry import image_in_registry
 from .settings import Settings
 from .spec import Source, slug
 
@@ -125,9 +126,12 @@ def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
 
 
 def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
-          image_name: str | None = None, appendix: str = "") -> BuildResult:
+          image_name: str | None = None, appendix: str = "",
+          skip_if_pushed: bool = False) -> BuildResult:
     """Build the image of `source`; `image_name` overrides `<prefix><slug>[:hash]`;
-    `appendix` is Dockerfile text added at the end (repo2docker's --appendix)."""
+    `appendix` is Dockerfile text added at the end (repo2docker's --appendix). With
+    `push` and `skip_if_pushed`, an image the registry already holds under its content
+    tag is taken as built, without being built or pushed here."""
     engine = Engine(settings.docker_cli)
     try:
         with checkout(source, emit) as files:
@@ -146,6 +150,10 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             plan = repo_image_plan(files, config, environment, repo_lock,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display, appendix)
+            if push and skip_if_pushed and image_in_registry(plan.image):
+                emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}"))
+                return BuildResult(image=plan.image, content_hash=plan.content_hash,
+                                   cached=True, revision=files.revision)
             cached = engine.image_id(plan.image) is not None
             twin = None if cached else engine.image_with_label(CONTENT_LABEL, plan.content_hash)
             if cached:

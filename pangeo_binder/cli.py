@@ -231,8 +231,9 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
           formats: tuple[str, ...], check: bool, image_prefix: str | None) -> None:
     """Print "launch binder" badges of SOURCE (gh:org/repo[@ref] or a git URL) on a
     BinderHub, opening JupyterLab (at a file with --open)."""
-    from .badge import BinderRepo, badges, image_in_registry
+    from .badge import BinderRepo, badges
     from .fetch import resolve_ref
+    from .registry import image_in_registry
     from .spec import parse_source
 
     def stage() -> tuple[str, str | None]:

@@ -37,9 +37,10 @@ class BuiltRepo:
 
 def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
                    parallel: int = 2) -> list[BuiltRepo]:
-    """Build and push every repository of the workshop, `parallel` at a time; images
-    already built (same content hash) are only pushed. One failure does not stop the
-    others; the caller decides what a failure means."""
+    """Build and push every repository of the workshop, `parallel` at a time. An image
+    already in the registry (same content hash) is neither built nor pushed; one built
+    here before is only pushed. One failure does not stop the others; the caller
+    decides what a failure means."""
     settings = settings.with_overrides(image_prefix=workshop.image_prefix)
 
     def one(source) -> BuiltRepo:
@@ -47,7 +48,7 @@ def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
             emit(Event(event.phase, f"{source.display}: {event.message}", event.detail))
 
         try:
-            result = build(source, settings, tagged, push=True)
+            result = build(source, settings, tagged, push=True, skip_if_pushed=True)
         except PangeoBinderError as exc:
             return BuiltRepo(source.display, None, error=str(exc))
         return BuiltRepo(source.display, result.image, cached=result.cached)
@@ -95,7 +96,8 @@ def _priority_class():
     # object_from_spec finds it too.
     from kr8s.objects import new_class
 
-    return new_class("PriorityClass", version="scheduling.k8s.io/v1", namespaced=False)
+    return new_class("PriorityClass", version="scheduling.k8s.io/v1", namespaced=False,
+                     plural="priorityclasses")
 
 
 def _apply(api, manifest: dict) -> None:
