@@ -39,9 +39,19 @@ def pangeo_binder(*args: str) -> str:
     return result.stdout.strip()
 
 
-def docker(*args: str) -> str:
+def docker(*args: str, check: bool = True) -> str:
     cli = os.environ.get("PANGEO_BINDER_DOCKER", "/usr/bin/docker")
-    return subprocess.run([cli, *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run([cli, *args], capture_output=True, text=True, check=check).stdout
+
+
+def off_the_node(image: str) -> None:
+    """Remove the image, and the exited containers of stopped sessions that still hold
+    its layers, so that the next start really pulls it."""
+    for container in docker("ps", "-aq", "--filter", f"ancestor={image}").split():
+        docker("rm", "--force", container, check=False)
+    docker("rmi", "--force", image)
+    if docker("image", "inspect", image, check=False).strip() not in ("", "[]"):
+        sys.exit(f"{image} is still on the node")
 
 
 def timed(action) -> float:
@@ -68,18 +78,18 @@ def main() -> None:
         workshop.write_text(f"name: bench-{RUN}\nimage_prefix: {registry}/bench-prewarm/\n"
                             f"images: [{image}]\npause_image: k8s.gcr.io/pause:3.2\n")
 
-        docker("rmi", image)  # off the node: the next start pulls it
+        off_the_node(image)
         cold = timed(lambda: pangeo_binder("launch", image, "--kubernetes",
                                            "--user", f"cold-{RUN}", *SESSION))
         pangeo_binder("stop", "--kubernetes", "--user", f"cold-{RUN}")
 
-        docker("rmi", image)
+        off_the_node(image)
         prewarm = timed(lambda: pangeo_binder("prewarm", str(workshop)))
         warm = timed(lambda: pangeo_binder("launch", image, "--kubernetes",
                                            "--user", f"warm-{RUN}", *SESSION))
         pangeo_binder("stop", "--kubernetes", "--user", f"warm-{RUN}")
         pangeo_binder("prewarm", "stop", str(workshop))
-        docker("rmi", image)
+        off_the_node(image)
 
     table = Table(title=f"Session start, {size / 2**30:.2f} GiB image (1 GiB not on the node)")
     for column in ("measure", "seconds"):

@@ -393,10 +393,7 @@ def _kube_options(command):
     options = [
         click.option("--kubernetes", "use_kubernetes", is_flag=True,
                      help="Run on Kubernetes instead of the local Docker engine."),
-        click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False,
-                                                     path_type=Path),
-                     help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."),
-        click.option("--context", help="Kubeconfig context [default: current]."),
+        *_cluster_options,
         click.option("--namespace", help="Namespace of the session [default: pangeo-USER, "
                      "one per user, which is what isolates users]."),
         click.option("--user", default=lambda: os.environ.get("USER") or "user",

@@ -25,6 +25,8 @@ from .workshop import Workshop
 
 PULLER = "puller"
 SEATS = "seats"
+# Waiting reasons of an image that will not arrive by waiting longer.
+_CANNOT_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class PoolStatus:
     seats_held: int
     seats_wanted: int
     until: datetime | None
+    problems: tuple[str, ...] = ()  # "node: image: reason" of pulls that cannot succeed
 
     @property
     def nodes_ready(self) -> int:
@@ -124,19 +127,29 @@ def pool_manifests(workshop: Workshop, images: Sequence[str]) -> list[dict]:
 def start_pool(workshop: Workshop, images: Sequence[str], target: KubeTarget,
                emit: Emit, timeout: float = 1800) -> PoolStatus:
     """Create or update the pool and wait until every matching node has every image."""
+    from kr8s.objects import Deployment, Namespace
+
     api = connect(target.kubeconfig, target.context)
     manifests = pool_manifests(workshop, images)
     emit(Event(Phase.LAUNCHING, f"Prewarming {len(images)} image(s) for {workshop.name} "
                                 f"in namespace {workshop.namespace}"))
-    for manifest in manifests:
-        _apply(api, manifest)
-        if manifest["kind"] == "Deployment" and not workshop.seats.count:
-            break
-    if not workshop.seats.count:  # seats dropped from the file: drop them from the pool
-        from kr8s.objects import Deployment
+    with kubernetes_errors(f"cannot read namespace {workshop.namespace}"):
+        created = not Namespace(workshop.namespace, api=api).exists()
+    try:
+        for manifest in manifests:
+            _apply(api, manifest)
+        if not workshop.seats.count:  # seats dropped from the file: drop them too
+            with kubernetes_errors("cannot remove the seats"):
+                delete_if_present(Deployment(SEATS, namespace=workshop.namespace, api=api))
+        return _wait_for_pool(api, workshop, images, target, emit, timeout)
+    except BaseException:
+        if created:  # a first prewarm that failed leaves nothing behind
+            stop_pool(workshop, target, lambda event: None)
+        raise
 
-        with kubernetes_errors("cannot remove the seats"):
-            delete_if_present(Deployment(SEATS, namespace=workshop.namespace, api=api))
+
+def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], target: KubeTarget,
+                   emit: Emit, timeout: float) -> PoolStatus:
     deadline = time.monotonic() + timeout
     said = ""
     while True:
@@ -146,6 +159,9 @@ def start_pool(workshop: Workshop, images: Sequence[str], target: KubeTarget,
         if line != said:
             emit(Event(Phase.LAUNCHING, f"images pulled per node: {line}"))
             said = line
+        if status.problems:
+            raise KubernetesError(f"cannot prewarm {status.problems[0]}; fix the workshop "
+                                  "file and run prewarm again")
         if status.ready and tuple(status.images) == tuple(images):
             emit(Event(Phase.READY, status.summary()))
             return status
@@ -172,7 +188,7 @@ def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
         images = tuple(json.loads(puller.annotations.get("pangeo-binder/images", "[]")))
         generation = puller.raw["metadata"].get("generation")
         daemon = puller.raw.get("status", {})
-        nodes = []
+        nodes, problems = [], []
         current = daemon.get("observedGeneration") == generation
         for pod in api.get("pods", namespace=ns,
                            label_selector="app.kubernetes.io/component=puller"):
@@ -181,10 +197,16 @@ def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
             inits = pod.raw.get("spec", {}).get("initContainers", [])
             if [c["image"] for c in inits] != list(images):
                 continue  # a pod of the previous image list
-            done = sum(1 for c in pod.raw.get("status", {}).get("initContainerStatuses", [])
+            node = pod.spec.get("nodeName") or "(unscheduled)"
+            states = pod.raw.get("status", {}).get("initContainerStatuses", [])
+            done = sum(1 for c in states
                        if c.get("state", {}).get("terminated", {}).get("exitCode") == 0)
-            nodes.append(NodeStatus(pod.spec.get("nodeName") or "(unscheduled)", done,
-                                    len(images)))
+            nodes.append(NodeStatus(node, done, len(images)))
+            for container in states:
+                waiting = container.get("state", {}).get("waiting", {})
+                if waiting.get("reason") in _CANNOT_PULL:
+                    problems.append(f"{node}: {container['image']}: {waiting['reason']} "
+                                    f"({waiting.get('message', '')[:200]})")
         seats = Deployment(SEATS, namespace=ns, api=api)
         held = wanted = 0
         if seats.exists():
@@ -192,7 +214,8 @@ def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
             wanted = seats.raw["spec"].get("replicas", 0)
             held = seats.raw.get("status", {}).get("readyReplicas", 0) or 0
     return PoolStatus(workshop.name, images, tuple(sorted(nodes, key=lambda n: n.node)),
-                      daemon.get("desiredNumberScheduled", 0), held, wanted, workshop.until)
+                      daemon.get("desiredNumberScheduled", 0), held, wanted, workshop.until,
+                      tuple(problems))
 
 
 def stop_pool(workshop: Workshop, target: KubeTarget, emit: Emit,

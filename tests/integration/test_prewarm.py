@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 from conftest import EXAMPLES, TEST_PREFIX, run_cli, write_tree
-from k8s_helpers import kubectl, require_cluster
+from k8s_helpers import kubectl, require_cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -67,10 +67,8 @@ def registry(docker_engine) -> str:
 def pool(registry, docker_engine, tmp_path_factory):
     """Two repositories built and pushed with `build --from`, then taken off the node."""
     tmp = tmp_path_factory.mktemp("workshop")
-    # Two seats that fill the node: a session can only start by preempting one.
-    seat = f"{max(free_millicores() // 2 - 10, 50)}m"
-    path = workshop(tmp, registry, [str(EXAMPLES / "quickstart"),
-                                    str(EXAMPLES / "netcdf-tools")], 2, seat)
+    repos = [str(EXAMPLES / "quickstart"), str(EXAMPLES / "netcdf-tools")]
+    path = workshop(tmp, registry, repos, 0, "1")
     result = run_cli("build", "--from", path)
     assert result.returncode == 0, result.stderr[-3000:]
     images = result.stdout.split()
@@ -79,6 +77,11 @@ def pool(registry, docker_engine, tmp_path_factory):
     for image in images:
         docker_engine.client.images.remove(image)  # this name is no longer on the node
         assert docker_engine.image_id(image) is None
+    # Two seats that fill the node: a session can only start by preempting one. Sized
+    # once earlier tests' pods have gone, so their room is not counted as taken.
+    wait_until(lambda: "Terminating" not in kubectl("get", "pods", "-A"), 180,
+               "pods of earlier tests are still terminating")
+    path = workshop(tmp, registry, repos, 2, f"{max(free_millicores() // 2 - 10, 50)}m")
     return path, images, tmp
 
 
@@ -142,3 +145,18 @@ def test_stop_removes_the_workshop_and_nothing_else(pool, docker_engine):
     assert again.returncode == 0 and "nothing to remove" in again.stderr
     missing = run_cli("prewarm", "status", path)
     assert missing.returncode == 1 and "is not prewarmed" in missing.stderr
+
+
+def test_an_image_that_cannot_be_pulled_fails_clearly_and_leaves_nothing(registry, tmp_path):
+    name = f"broken-{RUN}"
+    path = write_tree(tmp_path, {"workshop.yaml": (
+        f"name: {name}\nimage_prefix: {registry}/{TEST_PREFIX}ws-\n"
+        f"images: [{registry}/{TEST_PREFIX}no-such-image:1]\n"
+        "pause_image: k8s.gcr.io/pause:3.2\n")}) / "workshop.yaml"
+    result = run_cli("prewarm", str(path), "--timeout", "300")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("pangeo-binder: error: cannot prewarm pangeo-binder-dev: ")
+    assert "no-such-image:1" in last and "Traceback" not in result.stderr
+    assert kubectl("get", "namespace", f"pangeo-prewarm-{name}", check=False) == ""
+    assert kubectl("get", "priorityclass", f"pangeo-prewarm-{name}", check=False) == ""
