@@ -3,11 +3,12 @@ and the local registry):
 
     KUBECONFIG=... PANGEO_BINDER_TEST_REGISTRY=localhost:5000 python benchmarks/prewarm.py
 
-A session image with 1 GiB more than the Pangeo base (a repository whose postBuild
-writes 1 GiB of data) is pushed to the registry. Then `launch --kubernetes` → JupyterLab
-ready is timed cold, with that image not on the node (the kubelet pulls it), and after
-`prewarm` pulled it. The base layers are on the node both times, as on a node that has
-run any Pangeo session (a fresh node of a scale-up has none, and is slower still).
+A session image with 1 GiB more than the Pangeo base (examples/quickstart's image plus
+1 GiB of data in a layer of its own) is pushed to the registry. Then `launch
+--kubernetes` → JupyterLab ready is timed cold, with that image not on the node (the
+kubelet pulls it), and after `prewarm` pulled it. The base layers are on the node both
+times, as on a node that has run any Pangeo session (a fresh node of a scale-up has
+none, and is slower still).
 
 Both are measured twice: pulling straight from the loopback registry (about as fast as a
 pull can be), and through a proxy that passes at most 100 MB/s — a stand-in for a
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -110,14 +110,17 @@ def main() -> None:
     if not os.environ.get("KUBECONFIG"):
         sys.exit("set KUBECONFIG to the dev cluster's (deploy/dev-cluster/cluster up)")
     with tempfile.TemporaryDirectory(prefix="pangeo-binder-bench-") as tmp:
-        repo = Path(tmp) / "big-session"
-        shutil.copytree(ROOT / "examples" / "quickstart", repo)
-        post_build = repo / "binder" / "postBuild"
-        post_build.write_text(f"#!/bin/sh\n# {RUN}: a layer of its own\n"
-                              "head -c 1073741824 /dev/urandom > data.bin\n")
-        post_build.chmod(0o755)
-        image = pangeo_binder("build", str(repo), "--push",
-                              "--image-prefix", f"{registry}/bench-prewarm/")
+        # The 1 GiB layer is committed from a container rather than built: BuildKit's
+        # cache would keep a built layer on the node after `docker rmi`, and every
+        # "cold" pull would find it there.
+        session = pangeo_binder("build", str(ROOT / "examples" / "quickstart"))
+        image = f"{registry}/bench-prewarm/big-session:{RUN}"
+        container = f"pangeo-binder-bench-{RUN}"
+        docker("run", "--name", container, session, "sh", "-c",
+               "head -c 1073741824 /dev/urandom > /home/jovyan/data.bin")
+        docker("commit", container, image)
+        docker("rm", container)
+        docker("push", image)
         size = int(docker("image", "inspect", "-f", "{{.Size}}", image))
         results = {}
         proxy = ThrottlingProxy(("127.0.0.1", int(registry.rsplit(":", 1)[1])), RATE)

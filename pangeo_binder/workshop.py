@@ -174,14 +174,20 @@ def _list(reader: _Reader, node: dict, key: str) -> list:
 def _repo(reader: _Reader, parent: Any, index: int, item: Any) -> Source:
     try:
         if isinstance(item, str):
-            return parse_source(item)
+            return parse_source(_relative_to_file(reader.path, item))
         item = reader.mapping(item, f"repos[{index}]", parent, index)
         source = reader.text(item, "source", required=True)
-        return parse_source(source, reader.text(item, "ref"))
+        return parse_source(_relative_to_file(reader.path, source), reader.text(item, "ref"))
     except PangeoBinderError as exc:
         if isinstance(exc, WorkshopError):
             raise
         raise reader.fail(parent, f"repos[{index}]: {exc}", index) from None
+
+
+def _relative_to_file(path: Path, text: str) -> str:
+    """A relative directory is relative to the workshop file, wherever prewarm runs."""
+    local = path.parent / text
+    return str(local) if not Path(text).is_absolute() and local.is_dir() else text
 
 
 def _seats(reader: _Reader, node: dict) -> Seats:

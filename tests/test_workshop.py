@@ -46,6 +46,14 @@ def test_a_full_workshop_file(tmp_path):
     assert not workshop.expired(datetime(2026, 11, 22, tzinfo=UTC))
 
 
+def test_relative_directories_are_relative_to_the_file(tmp_path, monkeypatch):
+    (tmp_path / "repo").mkdir()
+    text = "name: w\nimage_prefix: r/\nrepos: [../repo]\n"
+    path = write_tree(tmp_path / "plans", {"w.yaml": text})
+    monkeypatch.chdir("/")
+    assert load_workshop(path / "w.yaml").repos == (LocalSource((tmp_path / "repo").resolve()),)
+
+
 def test_local_repositories_and_defaults(tmp_path):
     (tmp_path / "repo").mkdir()
     workshop = load_workshop(workshop_file(
