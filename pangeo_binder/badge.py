@@ -21,7 +21,6 @@ _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(
 _SLUG_SAFE = re.compile(r"[A-Za-z0-9]")
 
 
-
 @dataclass(frozen=True)
 class BinderRepo:
     provider: str  # "gh" or "git"
