@@ -15,6 +15,8 @@ import urllib.parse
 from dataclasses import dataclass
 
 from .errors import SourceError
+from .fetch import resolve_ref
+from .registry import image_in_registry
 from .spec import GitSource, Source
 
 _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
@@ -52,6 +54,15 @@ class BinderRepo:
                           for ch in self.build_slug)
         slug = f"{escaped[:limit - 7]}-{digest}"
         return f"{image_prefix}{slug}:{commit}".replace("_", "-").lower()
+
+    def built_image(self, image_prefix: str, ref: str) -> tuple[str, bool]:
+        """The image BinderHub would launch for `ref` (resolved to its commit), and
+        whether the registry already holds it."""
+        commit = resolve_ref(self.url, ref)
+        if commit is None:
+            raise SourceError(f"give the full commit sha, not {ref!r}")
+        image = self.image_name(image_prefix, commit)
+        return image, image_in_registry(image)
 
 
 def badges(launch_url: str, hub: str) -> dict[str, str]:

@@ -232,35 +232,28 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
     """Print "launch binder" badges of SOURCE (gh:org/repo[@ref] or a git URL) on a
     BinderHub, opening JupyterLab (at a file with --open)."""
     from .badge import BinderRepo, badges
-    from .fetch import resolve_ref
-    from .registry import image_in_registry
     from .spec import parse_source
 
-    def stage() -> tuple[str, str | None]:
+    def stage() -> tuple[str, tuple[str, bool] | None]:
         parsed = parse_source(source, ref)
         repo = BinderRepo.of(parsed)
-        urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
         wanted = parsed.ref or "HEAD"  # type: ignore[union-attr]
-        status = None
+        urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
+        built = None
         if check:
             prefix = image_prefix or os.environ.get("PANGEO_BINDER_IMAGE_PREFIX")
             if not prefix:
                 raise PangeoBinderError("--check needs the hub's --image-prefix")
-            commit = resolve_ref(repo.url, wanted)
-            if commit is None:
-                raise PangeoBinderError(f"give the full commit sha, not {wanted!r}")
-            image = repo.image_name(prefix, commit)
-            status = (f"built: {image}" if image_in_registry(image)
-                      else f"not built yet: {image}")
-        return repo.launch_url(hub_url, wanted, urlpath), status
+            built = repo.built_image(prefix, wanted)
+        return repo.launch_url(hub_url, wanted, urlpath), built
 
-    url, status = run_stage(None, stage)  # type: ignore[misc]
+    url, built = run_stage(None, stage)  # type: ignore[misc]
     texts = badges(url, hub_url)
     click.echo("\n\n".join(texts[name] for name in formats))
-    if status is not None:
-        click.echo(status, err=True)
-        if status.startswith("not built"):
-            sys.exit(1)
+    if built is not None:
+        image, present = built
+        click.echo(f"built: {image}" if present else f"not built yet: {image}", err=True)
+        sys.exit(0 if present else 1)
 
 
 def _load_workshop(path: Path):
@@ -299,12 +292,6 @@ class _PrewarmGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _kube_target(kubeconfig: Path | None, context: str | None):
-    from .launch import KubeTarget
-
-    return KubeTarget(user="prewarm", kubeconfig=kubeconfig, context=context)
-
-
 _cluster_options = [
     click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                  help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."),
@@ -334,6 +321,7 @@ def prewarm() -> None:
 def prewarm_start(workshop_file: Path, kubeconfig: Path | None, context: str | None,
                   parallel: int, timeout: float) -> None:
     """Build, push and pre-pull the workshop's images; hold its seats (idempotent)."""
+    from .kube import connect
     from .prewarm import start_pool
     from .settings import Settings
 
@@ -341,7 +329,7 @@ def prewarm_start(workshop_file: Path, kubeconfig: Path | None, context: str | N
     workshop = _load_workshop(workshop_file)
     images = _build_workshop(workshop, Settings.from_env(), reporter, parallel)
     status = run_stage(reporter, lambda: start_pool(
-        workshop, images, _kube_target(kubeconfig, context), reporter, timeout))
+        connect(kubeconfig, context), workshop, images, reporter, timeout))
     click.echo(status.summary(), err=True)  # type: ignore[attr-defined]
 
 
@@ -355,10 +343,11 @@ def prewarm_status(workshop_file: Path, kubeconfig: Path | None, context: str | 
     import json
     from dataclasses import asdict
 
+    from .kube import connect
     from .prewarm import pool_status
 
     workshop = _load_workshop(workshop_file)
-    status = run_stage(None, lambda: pool_status(workshop, _kube_target(kubeconfig, context)))
+    status = run_stage(None, lambda: pool_status(connect(kubeconfig, context), workshop))
     ready = status.ready and status.seats_held == status.seats_wanted
     if as_json:
         values = asdict(status)
@@ -379,11 +368,12 @@ def prewarm_status(workshop_file: Path, kubeconfig: Path | None, context: str | 
 @_with_cluster
 def prewarm_stop(workshop_file: Path, kubeconfig: Path | None, context: str | None) -> None:
     """Remove the workshop's pullers, seats and priority class; nothing else."""
+    from .kube import connect
     from .prewarm import stop_pool
 
     reporter = Reporter(False, False)
     workshop = _load_workshop(workshop_file)
-    if not run_stage(reporter, lambda: stop_pool(workshop, _kube_target(kubeconfig, context),
+    if not run_stage(reporter, lambda: stop_pool(connect(kubeconfig, context), workshop,
                                                  reporter)):
         click.echo("nothing to remove", err=True)
 

@@ -109,3 +109,12 @@ def delete_if_present(obj, *, force: bool = False) -> bool:
     except kr8s.NotFoundError:
         return False
     return True
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: str) -> None:
+    """Poll `condition` each second; raise KubernetesError(message) after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise KubernetesError(message)
+        time.sleep(1)

@@ -29,6 +29,7 @@ from .kube import (
     ensure,
     kubernetes_errors,
     render,
+    wait_for,
 )
 
 SESSION_LABEL = "app.kubernetes.io/component=session"
@@ -305,11 +306,8 @@ def stop_kubernetes(target: KubeTarget, emit: Emit, timeout: float = 120) -> Non
     ours = namespace.labels.get("pangeo-binder/user") == dns_name(target.user)
     emit(Event(Phase.LAUNCHING, f"Stopping the session of {target.user}"))
     _delete_session(api, names, target, delete_namespace=ours)
-    deadline = time.monotonic() + timeout
     gone = Namespace(names.namespace, api=api) if ours else \
         Pod(names.session, namespace=names.namespace, api=api)
-    while gone.exists():
-        if time.monotonic() > deadline:
-            raise KubernetesError(f"the session of {target.user} was not gone in {timeout}s")
-        time.sleep(1)
+    wait_for(lambda: not gone.exists(), timeout,
+             f"the session of {target.user} was not gone in {timeout}s")
     emit(Event(Phase.READY, f"Stopped the session of {target.user}"))

@@ -1,15 +1,17 @@
 """`prewarm`: a workshop's images built, pushed and pulled onto every session node, and
 seats held, before anyone clicks.
 
-Everything lives in the workshop's namespace `pangeo-prewarm-NAME` (plus one
+Functions take a kr8s API client (`kube.connect`). Everything lives in the workshop's
+namespace `pangeo-prewarm-NAME` (plus one
 PriorityClass of that name), so `stop` removes exactly what `prewarm` made. Running it
 again updates the image list and the seats in place.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +19,8 @@ from functools import cache
 
 from .build import build
 from .errors import PangeoBinderError
-from .events import Emit, Event, Phase
-from .kube import KubernetesError, connect, delete_if_present, kubernetes_errors, render
-from .launch import KubeTarget
+from .events import Emit, Event, Phase, ignore
+from .kube import KubernetesError, delete_if_present, kubernetes_errors, render, wait_for
 from .settings import Settings
 from .workshop import Workshop
 
@@ -124,12 +125,11 @@ def pool_manifests(workshop: Workshop, images: Sequence[str]) -> list[dict]:
     return render("prewarm/pool.yaml.j2", workshop=workshop, images=list(images))
 
 
-def start_pool(workshop: Workshop, images: Sequence[str], target: KubeTarget,
-               emit: Emit, timeout: float = 1800) -> PoolStatus:
+def start_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
+               timeout: float = 1800) -> PoolStatus:
     """Create or update the pool and wait until every matching node has every image."""
     from kr8s.objects import Deployment, Namespace
 
-    api = connect(target.kubeconfig, target.context)
     manifests = pool_manifests(workshop, images)
     emit(Event(Phase.LAUNCHING, f"Prewarming {len(images)} image(s) for {workshop.name} "
                                 f"in namespace {workshop.namespace}"))
@@ -141,19 +141,19 @@ def start_pool(workshop: Workshop, images: Sequence[str], target: KubeTarget,
         if not workshop.seats.count:  # seats dropped from the file: drop them too
             with kubernetes_errors("cannot remove the seats"):
                 delete_if_present(Deployment(SEATS, namespace=workshop.namespace, api=api))
-        return _wait_for_pool(api, workshop, images, target, emit, timeout)
+        return _wait_for_pool(api, workshop, images, emit, timeout)
     except BaseException:
         if created:  # a first prewarm that failed leaves nothing behind
-            stop_pool(workshop, target, lambda event: None)
+            stop_pool(api, workshop, ignore)
         raise
 
 
-def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], target: KubeTarget,
-                   emit: Emit, timeout: float) -> PoolStatus:
+def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
+                   timeout: float) -> PoolStatus:
     deadline = time.monotonic() + timeout
     said = ""
     while True:
-        status = pool_status(workshop, target, api=api)
+        status = pool_status(api, workshop)
         line = "; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes) or \
             "waiting for the puller pods"
         if line != said:
@@ -171,13 +171,10 @@ def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], target: KubeT
         time.sleep(2)
 
 
-def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
+def pool_status(api, workshop: Workshop) -> PoolStatus:
     """Nodes with every image / nodes wanted, and seats held / wanted."""
-    import json
-
     from kr8s.objects import DaemonSet, Deployment
 
-    api = api or connect(target.kubeconfig, target.context)
     ns = workshop.namespace
     with kubernetes_errors(f"cannot read the pool of {workshop.name}"):
         puller = DaemonSet(PULLER, namespace=ns, api=api)
@@ -218,27 +215,18 @@ def pool_status(workshop: Workshop, target: KubeTarget, api=None) -> PoolStatus:
                       tuple(problems))
 
 
-def stop_pool(workshop: Workshop, target: KubeTarget, emit: Emit,
-              timeout: float = 180) -> bool:
+def stop_pool(api, workshop: Workshop, emit: Emit, timeout: float = 180) -> bool:
     """Remove the pool: its namespace (puller, seats) and its PriorityClass. False when
     there was nothing to remove."""
     from kr8s.objects import Namespace
 
-    api = connect(target.kubeconfig, target.context)
     namespace = Namespace(workshop.namespace, api=api)
     with kubernetes_errors(f"cannot remove the pool of {workshop.name}"):
         removed = delete_if_present(namespace)
         removed = delete_if_present(_priority_class()(workshop.namespace, api=api)) or removed
-        _wait(lambda: not namespace.exists(), timeout,
-              f"namespace {workshop.namespace} was not gone in {timeout:.0f}s")
+        wait_for(lambda: not namespace.exists(), timeout,
+                 f"namespace {workshop.namespace} was not gone in {timeout:.0f}s")
     if removed:
         emit(Event(Phase.READY, f"Removed the pool of {workshop.name}"))
     return removed
 
-
-def _wait(condition: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise KubernetesError(message)
-        time.sleep(1)

@@ -92,3 +92,14 @@ def docker_engine():
                 # Untag even where a stopped pod container still refers to the image.
                 with contextlib.suppress(docker.errors.APIError):
                     engine.client.images.remove(tag, force=True)
+
+
+def require_registry() -> str:
+    """The local registry's address (scripts/setup-registry); fail under the test
+    command, skip elsewhere."""
+    registry = os.environ.get("PANGEO_BINDER_TEST_REGISTRY")
+    if not registry:
+        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
+            pytest.fail("no local registry: scripts/setup-registry makes one")
+        pytest.skip("no local registry (PANGEO_BINDER_TEST_REGISTRY)")
+    return registry

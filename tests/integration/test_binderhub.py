@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, run_cli
+from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, require_registry, run_cli
 from k8s_helpers import (
     dask_pods,
     isolation_probe,
@@ -44,9 +44,7 @@ PHASES = ["fetching", "building", "pushing", "built"]  # in this order, failed i
 @pytest.fixture(scope="module")
 def registry(docker_engine) -> str:
     require_cluster()
-    registry = os.environ.get("PANGEO_BINDER_TEST_REGISTRY")
-    if not registry:
-        pytest.fail("no local registry: scripts/setup-registry makes one")
+    registry = require_registry()
     kubectl("create", "namespace", BUILDS)
     yield registry
     kubectl("delete", "namespace", BUILDS, "--wait=false", check=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -13,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, run_cli, write_tree
+from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, require_registry, run_cli, write_tree
 
 from pangeo_binder.build import build
 from pangeo_binder.events import ignore
@@ -202,11 +201,7 @@ def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
 
 
 def test_push_speaks_binderhubs_protocol(docker_engine, quickstart):
-    registry = os.environ.get("PANGEO_BINDER_TEST_REGISTRY")
-    if not registry:
-        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
-            pytest.fail("no local registry: scripts/setup-registry makes one")
-        pytest.skip("no local registry (PANGEO_BINDER_TEST_REGISTRY)")
+    registry = require_registry()
     result = run_cli("build", str(EXAMPLES / "quickstart"), "--push", "--json-logs",
                      "--image-prefix", f"{registry}/{TEST_PREFIX}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,11 +9,10 @@ stop leaves nothing of the workshop behind.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, run_cli, write_tree
+from conftest import EXAMPLES, TEST_PREFIX, require_registry, run_cli, write_tree
 from k8s_helpers import kubectl, require_cluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -54,9 +53,7 @@ def workshop(tmp_path, registry: str, repos: list[str], seats: int, cores: str) 
 @pytest.fixture(scope="module")
 def registry(docker_engine) -> str:
     require_cluster()
-    registry = os.environ.get("PANGEO_BINDER_TEST_REGISTRY")
-    if not registry:
-        pytest.fail("no local registry: scripts/setup-registry makes one")
+    registry = require_registry()
     yield registry
     run_cli("stop", "--kubernetes", "--user", USER)
     kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
