@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
+from .conda import CondaLock, fetch_packages, resolve_conda_lock
 from .detect import detect
 from .engine import Engine
 from .errors import BuildError, DockerError
@@ -22,6 +23,7 @@ from .fetch import checkout
 from .lock import BASE_PYTHON, Lock, load_base_lock, resolve_repo_lock
 from .plan import (
     ImagePlan,
+    conda_environment_image_plan,
     environment_image_plan,
     operator_image_plan,
     python_image_plan,
@@ -82,9 +84,8 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
     return True
 
 
-def _labels(source_url: str, revision: str | None, base: Lock,
-            repo_lock: Lock | None, plan: ImagePlan) -> dict[str, str]:
-    lock_hash = base.digest if repo_lock is None else repo_lock.digest
+def _labels(source_url: str, revision: str | None, base: Lock, lock_hash: str,
+            plan: ImagePlan) -> dict[str, str]:
     return {
         "org.opencontainers.image.source": source_url,
         "org.opencontainers.image.revision": revision or "",
@@ -102,6 +103,18 @@ def base_image_plans(engine: Engine, settings: Settings,
     python = python_image_plan(settings.os_image,
                                _os_image_id(engine, settings.os_image, emit))
     return python, environment_image_plan(python)
+
+
+def conda_image_plan(engine: Engine, python: ImagePlan, lock: CondaLock,
+                     settings: Settings, emit: Emit) -> ImagePlan:
+    """The plan of `lock`'s conda environment image; its packages are fetched (from
+    their locked URLs, hash-checked) only when that image is not built yet."""
+    plan = conda_environment_image_plan(python, lock, {})
+    if engine.image_id(plan.image) is not None:
+        return plan
+    emit(Event(Phase.BUILDING, f"Fetching {len(lock.packages)} locked conda packages"))
+    return conda_environment_image_plan(python, lock,
+                                        fetch_packages(lock, settings.cache_dir, emit))
 
 
 def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
@@ -142,11 +155,16 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
                                            "own Dockerfile (nor is it by repo2docker)"))
             base = load_base_lock()
-            repo_lock = (None if config.dockerfile else
+            conda_lock = (resolve_conda_lock(files, config.conda_environment,
+                                             config.conda_lock, settings, emit)
+                          if config.conda else None)
+            repo_lock = (None if config.dockerfile or config.conda else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit))
             engine.check()  # after the inputs are known good: their errors come first
             python, environment = (None, None) if config.dockerfile else \
                 base_image_plans(engine, settings, emit)
+            if conda_lock is not None and python is not None:
+                environment = conda_image_plan(engine, python, conda_lock, settings, emit)
             plan = repo_image_plan(files, config, environment, repo_lock,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display, appendix)
@@ -168,7 +186,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                     build_image(engine, python, settings, emit)
                     build_image(engine, environment, settings, emit)
                 build_image(engine, plan, settings, emit,
-                            _labels(files.source_url, files.revision, base, repo_lock, plan))
+                            _labels(files.source_url, files.revision, base,
+                                    (conda_lock or repo_lock or base).digest, plan))
             revision = files.revision
         if push:
             emit(Event(Phase.PUSHING, f"Pushing {plan.image}"))

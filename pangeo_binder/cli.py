@@ -172,13 +172,15 @@ def base(os_image: str | None, operator: bool, service: str | None, verbose: boo
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the lock (default: stdout for a SOURCE, the "
               "environment's requirements.lock without one).")
-@click.option("--environment", type=click.Choice(["pangeo-notebook", "pangeo-binder"]),
+@click.option("--environment",
+              type=click.Choice(["pangeo-notebook", "pangeo-binder", "conda-installer"]),
               default="pangeo-notebook", show_default=True,
               help="Without SOURCE: which of environments/ to re-lock.")
 def lock(source: str | None, ref: str | None, output: Path | None, environment: str) -> None:
     """Lock SOURCE's requirements against the Pangeo base, or re-lock an environment.
 
-    Commit the result as binder/pangeo-binder.lock to pin a repository's extras.
+    Commit the result as binder/pangeo-binder.lock to pin a repository's extras, or, for
+    a repository with an environment.yml, as binder/conda-lock.yml.
     """
     from .lock import lock_environment
 
@@ -192,16 +194,21 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .spec import parse_source
 
     def stage() -> object:
+        from .conda import resolve_conda_lock
         from .detect import detect
         from .fetch import checkout
         from .lock import BASE_PYTHON, load_base_lock, resolve_repo_lock
 
+        settings = Settings.from_env()
         with checkout(parse_source(source, ref), ignore) as files:
             config = detect(files, BASE_PYTHON)
             if config.dockerfile:
                 raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
-            return resolve_repo_lock(files, config, load_base_lock(),
-                                     Settings.from_env().cache_dir, ignore)
+            if config.conda:
+                return resolve_conda_lock(files, config.conda_environment, config.conda_lock,
+                                          settings, ignore)
+            return resolve_repo_lock(files, config, load_base_lock(), settings.cache_dir,
+                                     ignore)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:

@@ -15,16 +15,14 @@ from .fetch import Checkout
 
 BINDER_DIRS = ("binder", ".binder")
 LOCK_FILENAME = "pangeo-binder.lock"
+CONDA_ENVIRONMENT_FILENAMES = ("environment.yml", "environment.yaml")
+CONDA_LOCK_FILENAME = "conda-lock.yml"
 # Debian policy 5.6.1: lower-case letters, digits, '+', '-' and '.'; at least two
 # characters, starting with a letter or digit.
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _RUNTIME = re.compile(r"^python-(\d+\.\d+)(?:\.\d+)?$")
 # Environments pangeo-binder does not build (yet): refuse rather than ignore.
 _UNSUPPORTED = {
-    "environment.yml": "conda environments (environment.yml) are not supported yet; "
-                       "list pip packages in requirements.txt instead",
-    "environment.yaml": "conda environments (environment.yaml) are not supported yet; "
-                        "list pip packages in requirements.txt instead",
     "Pipfile": "Pipfile is not supported; export it with `pipenv requirements > requirements.txt`",
     "Pipfile.lock": "Pipfile.lock is not supported; export it with "
                     "`pipenv requirements > requirements.txt`",
@@ -47,13 +45,21 @@ class BinderConfig:
     python_version: str | None = None  # from runtime.txt, e.g. "3.11"
     lock_file: str | None = None  # a shipped pangeo-binder lock, used as is
     dockerfile: str | None = None  # a repo Dockerfile bypasses all of the above
+    # A conda environment (environment.yml and/or a shipped conda-lock.yml) replaces the
+    # pip environment: requirements, runtime.txt and a pangeo-binder lock do not apply.
+    conda_environment: str | None = None
+    conda_lock: str | None = None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def conda(self) -> bool:
+        return bool(self.conda_environment or self.conda_lock)
 
     def path(self, name: str) -> str:
         return f"{self.binder_dir}/{name}" if self.binder_dir else name
 
 
-def _read_text(checkout: Checkout, name: str) -> str:
+def read_text(checkout: Checkout, name: str) -> str:
     try:
         return (checkout.path / name).read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -106,6 +112,10 @@ def _check_requirements(text: str, name: str) -> None:
             )
 
 
+def _apt_packages(checkout: Checkout, apt_txt: str | None) -> tuple[str, ...]:
+    return parse_apt_txt(read_text(checkout, apt_txt), apt_txt) if apt_txt else ()
+
+
 def detect(checkout: Checkout, base_python: str) -> BinderConfig:
     files = set(checkout.files)
     present = [d for d in BINDER_DIRS if any(f.startswith(d + "/") for f in files)]
@@ -135,18 +145,34 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
         warnings.append("the repository's own package is not installed; "
                         "add `pip install -e .` to postBuild if the notebooks import it")
 
+    environments = [path for name in CONDA_ENVIRONMENT_FILENAMES if (path := found(name))]
+    if len(environments) > 1:
+        raise BinderConfigError(f"both {environments[0]} and {environments[1]} exist; "
+                                "keep one of them")
+    conda_lock = found(CONDA_LOCK_FILENAME)
+    if environments or conda_lock:
+        for name in ("requirements.txt", "runtime.txt", LOCK_FILENAME):
+            if path := found(name):
+                warnings.append(f"{path} is ignored: the conda environment decides the "
+                                "packages and the Python (list pip packages under pip: "
+                                "in the environment file)")
+        return BinderConfig(
+            binder_dir=binder_dir, apt_packages=_apt_packages(checkout, found("apt.txt")),
+            post_build=found("postBuild"), start=found("start"),
+            conda_environment=environments[0] if environments else None,
+            conda_lock=conda_lock, warnings=tuple(warnings))
+
     requirements = found("requirements.txt")
     if requirements:
-        _check_requirements(_read_text(checkout, requirements), requirements)
-    apt_txt = found("apt.txt")
+        _check_requirements(read_text(checkout, requirements), requirements)
     runtime = found("runtime.txt")
     return BinderConfig(
         binder_dir=binder_dir,
         requirements=requirements,
-        apt_packages=parse_apt_txt(_read_text(checkout, apt_txt), apt_txt) if apt_txt else (),
+        apt_packages=_apt_packages(checkout, found("apt.txt")),
         post_build=found("postBuild"),
         start=found("start"),
-        python_version=(parse_runtime_txt(_read_text(checkout, runtime), base_python, runtime)
+        python_version=(parse_runtime_txt(read_text(checkout, runtime), base_python, runtime)
                         if runtime else None),
         lock_file=found(LOCK_FILENAME),
         warnings=tuple(warnings),

@@ -62,7 +62,9 @@ class Lock:
 BASE_ENVIRONMENT = "pangeo-notebook"
 # pangeo-binder's own services (the BinderHub builder, the JupyterHub hub).
 SERVICE_ENVIRONMENT = "pangeo-binder"
-ENVIRONMENTS = (BASE_ENVIRONMENT, SERVICE_ENVIRONMENT)
+# py-rattler for the build stage that links a conda lock into an image.
+CONDA_INSTALLER_ENVIRONMENT = "conda-installer"
+ENVIRONMENTS = (BASE_ENVIRONMENT, SERVICE_ENVIRONMENT, CONDA_INSTALLER_ENVIRONMENT)
 
 
 def environment_lock_path(name: str) -> Path:

@@ -8,6 +8,10 @@ In a session namespace (one annotated with the session's caps by `pangeo-binder 
   even a forced delete, a SIGKILL or an OOM kill — lets Kubernetes' garbage collector
   remove the cluster, its scheduler and its workers; a DaskCluster whose session is
   already gone is deleted;
+- when the session pod is gone, its Dask pods are deleted at once, with no grace period:
+  their work belonged to a session that no longer exists, and garbage collection alone
+  waits for each pod's graceful shutdown at the kubelet's pace (a minute on a busy node);
+  garbage collection stays the guarantee when the operator is down;
 - a worker group asking for more workers than the namespace's cap is clamped to the cap,
   with a Warning event saying so (the ResourceQuota refuses any pod beyond it anyway).
 
@@ -16,6 +20,9 @@ pinned environment image without the rest of pangeo-binder.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 import kopf
 import kr8s
@@ -109,6 +116,35 @@ async def unstick_pending_cluster(name, namespace, logger, **_) -> None:
 async def own_existing_cluster(name, namespace, logger, **_) -> None:
     await _own_cluster(name, namespace, logger)
     await _mark_running_if_scheduler_is_up(name, namespace, logger)
+
+
+async def _end_session_clusters(namespace: str, logger) -> None:
+    """Delete the namespace's DaskClusters and force-delete their pods, until none is
+    left (a worker Deployment may make a pod again before it is itself gone)."""
+    api = await kr8s.asyncio.api()
+    for _ in range(60):
+        clusters = [c async for c in api.async_get("daskclusters.kubernetes.dask.org",
+                                                    namespace=namespace)]
+        pods = [p async for p in api.async_get("pods", namespace=namespace,
+                                                label_selector="dask.org/cluster-name")]
+        if not clusters and not pods:
+            return
+        for obj in clusters + pods:
+            with contextlib.suppress(kr8s.NotFoundError):
+                await obj.delete(force=isinstance(obj, kr8s.asyncio.objects.Pod))
+        logger.info(f"the session is gone: deleting {len(clusters)} Dask cluster(s) and "
+                    f"{len(pods)} Dask pod(s) in {namespace}")
+        await asyncio.sleep(1)
+
+
+# An event handler, not kopf.on.delete: it needs no finalizer and stores nothing on pods.
+@kopf.on.event("", "v1", "pods", labels={SESSION_LABEL: "true"})
+async def end_session(event, namespace, logger, **_) -> None:
+    if event["type"] != "DELETED" or not await _is_session_namespace(namespace):
+        return
+    if [p for p in await _session_pods(namespace) if not p.metadata.get("deletionTimestamp")]:
+        return  # another session pod (a restarted hub's spawn) still uses the namespace
+    await _end_session_clusters(namespace, logger)
 
 
 @kopf.on.create(DASK_GROUP, "v1", "daskworkergroups")

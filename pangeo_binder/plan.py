@@ -7,17 +7,26 @@ same inputs always give the same tag and a second build of them is a cache hit.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .conda import CondaLock, install_manifest, installed_list
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
-from .lock import SERVICE_ENVIRONMENT, Lock, base_lock_path, environment_lock_path
+from .lock import (
+    CONDA_INSTALLER_ENVIRONMENT,
+    SERVICE_ENVIRONMENT,
+    Lock,
+    base_lock_path,
+    environment_lock_path,
+)
 from .resources import base_images_dir, data_root, template
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
+CONDA_ENVIRONMENT_IMAGE = "pangeo-binder/conda-environment"
 OPERATOR_IMAGE = "pangeo-binder/dask-operator"
 SERVICE_IMAGES = {"builder": "pangeo-binder/builder", "hub": "pangeo-binder/hub"}
 HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
@@ -28,6 +37,14 @@ PANGEO_SMOKE_TEST = (
     'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
     'python -c "import xarray, dask, distributed, zarr; print(\'imports ok\')" '
     "&& jupyter lab --version"
+)
+# A conda environment holds exactly its lock's packages (conda-meta/ lists what is
+# linked); what else it can prove depends on what the lock holds (see conda_smoke_test).
+CONDA_SMOKE_TEST = (
+    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
+    "ls /srv/conda/conda-meta | sed -n 's/[.]json$//p' | sort "
+    "| diff - /srv/pangeo-binder/conda-packages.txt "
+    '|| { echo "the installed conda packages differ from the lock"; exit 1; }'
 )
 OPERATOR_SMOKE_TEST = (
     'python -c "import dask_kubernetes.operator.controller, pangeo_binder.operator_policy"'
@@ -97,6 +114,42 @@ def environment_image_plan(python: ImagePlan) -> ImagePlan:
     )
 
 
+def conda_smoke_test(lock: CondaLock) -> str:
+    """The conda smoke test, plus the Pangeo checks for the packages the lock has (a test
+    channel may have no Python or JupyterLab)."""
+    names = {p.name for p in lock.packages}
+    checks = [CONDA_SMOKE_TEST]
+    if {"python", "xarray", "dask", "distributed", "zarr"} <= names:
+        checks.append('python -c "import xarray, dask, distributed, zarr"')
+    if "jupyterlab" in names:
+        checks.append("jupyter lab --version")
+    return " && ".join(f"{{ {check}; }}" for check in checks)
+
+
+def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
+                                 packages: Mapping[str, Path]) -> ImagePlan:
+    """The conda environment of `lock` on the OS + Python image; `packages` are the
+    fetched, hash-checked package files (file name -> path)."""
+    notebook = base_images_dir() / "pangeo-notebook"
+    files: dict[str, Path | str] = {
+        **_dir_files(base_images_dir() / "conda-notebook"),
+        "dask.yaml": notebook / "dask.yaml",
+        "jupyter_server_config.py": notebook / "jupyter_server_config.py",
+        "installer.lock": environment_lock_path(CONDA_INSTALLER_ENVIRONMENT),
+        "conda-lock.yml": lock.text,
+        "packages.json": install_manifest(lock),
+        "conda-packages.txt": installed_list(lock),
+    }
+    # The manifest holds every package's sha256, so the package files need no reading.
+    digest = content_hash([python.content_hash, *_files_digest(files)])
+    files.update({f"packages/{name}": path for name, path in packages.items()})
+    return ImagePlan(
+        image=f"{CONDA_ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=conda_smoke_test(lock), files=files,
+        build_args={"PYTHON_IMAGE": python.image},
+    )
+
+
 def operator_image_plan(environment: ImagePlan) -> ImagePlan:
     package = Path(__file__).resolve().parent
     files: dict[str, Path | str] = {
@@ -144,6 +197,7 @@ def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
         apt_txt=config.path("apt.txt"),
         apt_packages=config.apt_packages,
         repo_lock=repo_lock is not None,
+        python="/srv/conda/bin/python" if config.conda else "/srv/venv/bin/python",
         post_build=config.post_build,
         start=config.start,
         appendix=appendix.strip(),
@@ -173,7 +227,7 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
     digest = content_hash([*_files_digest(files), checkout.tree_id])
     return ImagePlan(
         image=_with_tag(image_name, digest), content_hash=digest, dockerfile="Dockerfile",
-        smoke_test=PANGEO_SMOKE_TEST, files=files, checkout=checkout,
+        smoke_test=environment.smoke_test, files=files, checkout=checkout,
     )
 
 
@@ -190,7 +244,7 @@ def write_context(plan: ImagePlan, dest: Path) -> None:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(src, Path):
-            target.write_bytes(src.read_bytes())
+            shutil.copyfile(src, target)
             target.chmod(src.stat().st_mode & 0o777)
         else:
             target.write_text(src)

@@ -42,6 +42,10 @@ class Settings:
     image_prefix: str
     cache_dir: Path
     ca_bundle: Path | None
+    # Conda builds: the channels builds may use (NAME=URL, comma-separated, in priority
+    # order) and the base environment.yml a repository's is solved with.
+    conda_channels: str = ""
+    conda_base: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +55,9 @@ class Settings:
             image_prefix=os.environ.get("PANGEO_BINDER_IMAGE_PREFIX") or DEFAULT_IMAGE_PREFIX,
             cache_dir=Path(os.environ.get("PANGEO_BINDER_CACHE_DIR") or _default_cache_dir()),
             ca_bundle=_default_ca_bundle(),
+            conda_channels=os.environ.get("PANGEO_BINDER_CONDA_CHANNELS") or "",
+            conda_base=Path(os.environ["PANGEO_BINDER_CONDA_BASE"])
+            if os.environ.get("PANGEO_BINDER_CONDA_BASE") else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

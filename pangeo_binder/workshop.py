@@ -26,12 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from .dask_policy import CapsError, quantity
 from .errors import PangeoBinderError
 from .spec import Source, parse_source
+from .yaml_file import load_yaml
 
 DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
@@ -109,16 +107,12 @@ def load_workshop(path: Path) -> Workshop:
     """Read and validate a workshop file."""
     reader = _Reader(path)
     try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WorkshopError(f"no such workshop file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkshopError(f"cannot read {path}: {exc}") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise WorkshopError(f"{path}{where}: not valid YAML ({problem})") from None
+    data = load_yaml(text, str(path), WorkshopError)
     data = reader.mapping(data, "the workshop file")
     for key in data:
         if key not in _KEYS:

@@ -47,9 +47,10 @@ def test_bad_apt_name(tmp_path):
     assert "binder/apt.txt line 2" in build_fails(tmp_path, str(repo))
 
 
-def test_conda_environment_is_refused(tmp_path):
-    repo = write_tree(tmp_path / "repo", {"environment.yml": "dependencies: [xarray]\n"})
-    assert "conda environments (environment.yml) are not supported yet" in build_fails(
+def test_two_conda_environment_files_are_refused(tmp_path):
+    repo = write_tree(tmp_path / "repo", {"environment.yml": "dependencies: [xarray]\n",
+                                          "environment.yaml": "dependencies: [xarray]\n"})
+    assert "both environment.yml and environment.yaml exist" in build_fails(
         tmp_path, str(repo))
 
 

@@ -18,13 +18,28 @@ def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def wait_until(condition, timeout: float, what: str):
+def wait_until(condition, timeout: float, what: str, namespace: str | None = None):
+    """Poll `condition` each second until it is true; on timeout fail with `what`, plus
+    the state of `namespace` (pods, Dask objects, latest events) when given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := condition():
             return value
         time.sleep(1)
-    raise AssertionError(f"{what} within {timeout}s")
+    state = f"\n{namespace_state(namespace)}" if namespace else ""
+    raise AssertionError(f"{what} within {timeout}s{state}")
+
+
+def namespace_state(namespace: str) -> str:
+    """What is left in `namespace`, and why: for the message of a failed wait."""
+    objects = kubectl("-n", namespace, "get", "pods,daskclusters,deployments,replicasets",
+                      "-o", "custom-columns=KIND:.kind,NAME:.metadata.name,"
+                      "DELETING:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers,"
+                      "OWNERS:.metadata.ownerReferences[*].name", check=False)
+    events = kubectl("-n", namespace, "get", "events", "--sort-by=.lastTimestamp", "-o",
+                     "custom-columns=TIME:.lastTimestamp,REASON:.reason,"
+                     "OBJECT:.involvedObject.name,MESSAGE:.message", check=False)
+    return objects + "\n".join(events.splitlines()[-15:])
 
 
 def dask_pods(namespace: str) -> list[str]:

@@ -332,7 +332,7 @@ def test_stopping_a_server_removes_its_dask_cluster(hub, alice):
     assert status in (202, 204)
     wait_until(lambda: not hub.server(ALICE), 120, "the server stopped")
     # Usually seconds; a loaded 2-core node takes a worker's 30 s grace period and more.
-    wait_until(lambda: not dask_pods(ns), 120, "Alice's Dask pods are still there")
+    wait_until(lambda: not dask_pods(ns), 120, "Alice's Dask pods are still there", ns)
     assert kubectl("-n", ns, "get", "daskclusters", "-o", "name").strip() == ""
 
 

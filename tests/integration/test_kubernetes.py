@@ -128,7 +128,7 @@ print("WORKERS", len(cluster.scheduler_info["workers"]))
                     "jsonpath={.spec.hard.pods}")
     assert quota == "4"  # session + scheduler + 2 workers, enforced by the API server
     # The script's end closed the cluster: its pods go, freeing the quota.
-    wait_until(lambda: not dask_pods(ns), 90, "the closed cluster's pods are still there")
+    wait_until(lambda: not dask_pods(ns), 90, "the closed cluster's pods are still there", ns)
 
 
 def test_kubecluster_computes_in_the_users_namespace_owned_by_the_session(alice):
@@ -168,7 +168,7 @@ def test_forced_delete_of_the_session_removes_its_dask_cluster(alice):
     assert dask_pods(ns), "the 'work' cluster of an earlier test should be running"
     kubectl("-n", ns, "delete", "pod", f"pangeo-{ALICE}-session", "--grace-period=0",
             "--force", "--wait=false")
-    wait_until(lambda: not dask_pods(ns), 60, "Dask pods still there")
+    wait_until(lambda: not dask_pods(ns), 60, "Dask pods still there", ns)
     assert kubectl("-n", ns, "get", "daskclusters", "-o", "name").strip() == ""
 
 

@@ -1,0 +1,399 @@
+"""Conda environments: a repository's environment.yml, solved once, locked, fetched.
+
+The repository's spec is merged with the Pangeo conda base
+(environments/pangeo-notebook/environment.yml) and solved for linux-64 by py-rattler, with
+no conda binary. Pins of the Pangeo core win: a repository asking for another version of
+a core package is refused, naming both. The result is written as a conda-lock unified
+lockfile with conda-lock's own models, so `conda-lock install` and micromamba can install
+it too; a repository that ships `conda-lock.yml` is installed from it without a solve.
+
+Channels are a setting (PANGEO_BINDER_CONDA_CHANNELS): the operator decides which channels
+builds may use and where they live (a mirror, a local file channel); a repository naming
+any other channel is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from .detect import read_text
+from .errors import BinderConfigError, LockError, PinConflictError
+from .events import Emit, Event, Phase
+from .fetch import Checkout
+from .resources import environment_dir
+from .settings import Settings
+from .yaml_file import load_yaml
+
+PLATFORM = "linux-64"
+SUBDIRS = (PLATFORM, "noarch")
+DEFAULT_CHANNELS = "conda-forge=https://conda.anaconda.org/conda-forge"
+# What the image's OS offers a package: Debian bookworm's glibc on x86_64 Linux.
+VIRTUAL_PACKAGES = (("__unix", "0", "0"), ("__linux", "6.1", "0"),
+                    ("__glibc", "2.36", "0"), ("__archspec", "1", "x86_64"))
+# `nodefaults` only says "not Anaconda's defaults", which are never used here.
+_IGNORED_CHANNELS = {"nodefaults"}
+
+
+@dataclass(frozen=True)
+class CondaSpec:
+    """An environment.yml: its channels, conda dependencies and pip section."""
+
+    name: str  # the file it came from, for messages
+    channels: tuple[str, ...]
+    dependencies: tuple[str, ...]
+    pip: tuple[str, ...] = ()
+
+
+def parse_environment(text: str, name: str) -> CondaSpec:
+    """Read an environment.yml; anything malformed is a one-line error naming the file."""
+    data = load_yaml(text, name, BinderConfigError)
+    if not isinstance(data, Mapping):
+        raise BinderConfigError(f"{name}: expected a mapping with channels and dependencies")
+
+    def strings(value: object, what: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float)
+                                                  for v in value):
+            raise BinderConfigError(f"{name}: {what} must be a list of strings")
+        return tuple(str(v).strip() for v in value)
+
+    dependencies: list[str] = []
+    pip: tuple[str, ...] = ()
+    raw = data.get("dependencies")
+    if not isinstance(raw, list) or not raw:
+        raise BinderConfigError(f"{name}: no dependencies: list the conda packages to install")
+    for entry in raw:
+        if isinstance(entry, Mapping) and set(entry) == {"pip"}:
+            pip += strings(entry["pip"], "the pip: section")
+        elif isinstance(entry, str | int | float):
+            dependencies.append(str(entry).strip())
+        else:
+            raise BinderConfigError(f"{name}: dependency {entry!r} is neither a conda "
+                                    "spec nor a pip: section")
+    for spec in dependencies:
+        _match_spec(spec, name)
+    return CondaSpec(name=name, channels=strings(data.get("channels"), "channels"),
+                     dependencies=tuple(dependencies), pip=pip)
+
+
+def _match_spec(spec: str, name: str):
+    from rattler import MatchSpec
+    from rattler.exceptions import InvalidMatchSpecError
+
+    if "::" in spec:
+        raise BinderConfigError(f"{name}: {spec!r} names a channel; list the channel under "
+                                "channels: instead")
+    try:
+        return MatchSpec(spec)
+    except InvalidMatchSpecError as exc:
+        raise BinderConfigError(f"{name}: {spec!r} is not a conda package spec ({exc})") \
+            from None
+
+
+def base_spec(path: Path | None = None) -> CondaSpec:
+    """The Pangeo conda base: the conda twin of the pip base environment, or the
+    environment.yml at `path` (the PANGEO_BINDER_CONDA_BASE setting)."""
+    path = path or environment_dir() / "environment.yml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BinderConfigError(f"cannot read the conda base {path}: {exc.strerror}") \
+            from None
+    return parse_environment(text, f"the Pangeo conda base ({path.name})")
+
+
+def parse_channels(setting: str) -> dict[str, str]:
+    """The channel setting: comma-separated `NAME=URL` (or a bare URL, named by itself),
+    in priority order."""
+    channels = {}
+    for item in filter(None, (part.strip() for part in setting.split(","))):
+        name, _, url = item.partition("=") if "=" in item else (item, "", item)
+        if "://" not in url:
+            raise BinderConfigError(f"conda channel setting {item!r}: expected NAME=URL")
+        channels[name.strip()] = url.strip().rstrip("/")
+    if not channels:
+        raise BinderConfigError("the conda channel setting names no channel")
+    return channels
+
+
+def channel_urls(specs: Sequence[CondaSpec], channels: Mapping[str, str]) -> list[str]:
+    """The URLs of the channels `specs` name, in the setting's priority order; a channel
+    the setting does not know is refused."""
+    wanted = set()
+    for spec in specs:
+        for channel in spec.channels:
+            if channel in _IGNORED_CHANNELS:
+                continue
+            known = channel if channel in channels else next(
+                (n for n, url in channels.items() if url == channel.rstrip("/")), None)
+            if known is None:
+                raise BinderConfigError(
+                    f"{spec.name}: unknown channel {channel!r}; this builder uses "
+                    f"{', '.join(channels)} (an operator adds channels with "
+                    "PANGEO_BINDER_CONDA_CHANNELS)")
+            wanted.add(known)
+    if not wanted:
+        raise BinderConfigError(f"{specs[-1].name}: no channels: list at least conda-forge")
+    return [url for name, url in channels.items() if name in wanted]
+
+
+def check_core_pins(repo: CondaSpec, base: CondaSpec) -> None:
+    """Refuse a repository spec the Pangeo core's exact pins cannot satisfy, naming both."""
+    from rattler import Version, VersionSpec
+
+    pins = {}
+    for spec in base.dependencies:
+        match = _match_spec(spec, base.name)
+        if match.version and match.version.startswith("=="):
+            pins[match.name.normalized] = (spec, match.version.removeprefix("=="))
+    for spec in repo.dependencies:
+        match = _match_spec(spec, repo.name)
+        pinned = pins.get(match.name.normalized)
+        if pinned and match.version and not VersionSpec(match.version).matches(
+                Version(pinned[1])):
+            raise PinConflictError(
+                f"{repo.name} asks for {spec} but the Pangeo base pins {pinned[0]}; use a "
+                f"range that includes {pinned[1]}, or drop the pin")
+
+
+@dataclass(frozen=True)
+class CondaPackage:
+    """One locked conda package: what to fetch, and the hashes it must have."""
+
+    name: str
+    version: str
+    build: str
+    url: str
+    sha256: str
+    md5: str
+
+    @property
+    def filename(self) -> str:
+        return urllib.parse.unquote(self.url.rsplit("/", 1)[-1])
+
+    @property
+    def key(self) -> str:
+        """name-version-build, as in an environment's conda-meta/."""
+        return f"{self.name}-{self.version}-{self.build}"
+
+
+@dataclass(frozen=True)
+class CondaLock:
+    """A conda-lock unified lockfile's text and its linux-64 conda packages."""
+
+    text: str
+    packages: tuple[CondaPackage, ...]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _build_of(filename: str) -> str:
+    stem = filename.removesuffix(".conda").removesuffix(".tar.bz2")
+    return stem.rsplit("-", 1)[-1]
+
+
+def read_lock(text: str, name: str) -> CondaLock:
+    """Parse a conda-lock.yml with conda-lock's own parser; keep its linux-64 packages."""
+    from conda_lock.lockfile import parse_conda_lock_file
+    from pydantic import ValidationError
+    from yaml import YAMLError
+
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
+        path = Path(tmp) / "conda-lock.yml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            lockfile = parse_conda_lock_file(path)
+        except YAMLError as exc:
+            raise BinderConfigError(f"{name}: not valid YAML ({exc.__class__.__name__})") \
+                from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise BinderConfigError(f"{name}: not a conda-lock file ({where}: "
+                                    f"{first['msg']})") from None
+        except Exception as exc:  # conda-lock's own errors (missing or unknown version)
+            raise BinderConfigError(f"{name}: not a conda-lock file ({exc})") from None
+    packages = []
+    for dep in lockfile.package:
+        if dep.platform != PLATFORM:
+            continue
+        if dep.manager == "pip":
+            raise BinderConfigError(f"{name}: pip packages in a conda lock are not "
+                                    f"supported yet ({dep.name})")
+        if not dep.hash.sha256:
+            raise BinderConfigError(f"{name}: {dep.name} has no sha256; pangeo-binder "
+                                    "installs only hash-checked packages")
+        packages.append(CondaPackage(
+            name=dep.name, version=dep.version,
+            build=dep.build or _build_of(dep.url.rsplit("/", 1)[-1]),
+            url=dep.url, sha256=dep.hash.sha256, md5=dep.hash.md5 or ""))
+    if not packages:
+        platforms = ", ".join(lockfile.metadata.platforms) or "none"
+        raise BinderConfigError(f"{name} has no {PLATFORM} packages (its platforms: "
+                                f"{platforms}); lock it with `conda-lock -p {PLATFORM}`")
+    return CondaLock(text=text, packages=tuple(packages))
+
+
+def solve(specs: Sequence[str], urls: Sequence[str], cache_dir: Path) -> list[dict]:
+    """Solve `specs` for linux-64 from the channels at `urls` (strict priority); the
+    records as dicts (name, version, build, url, depends, sha256, md5)."""
+    request = {"specs": list(specs), "urls": list(urls), "subdirs": list(SUBDIRS),
+               "virtual_packages": VIRTUAL_PACKAGES, "cache_dir": str(cache_dir / "rattler")}
+    result = subprocess.run([sys.executable, "-m", "pangeo_binder.conda_solver"],
+                            input=json.dumps(request), capture_output=True, text=True,
+                            check=False)
+    try:
+        answer = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"the conda solver failed (exit {result.returncode}): "
+                           f"{result.stderr.strip()[-500:]}") from None
+    if answer.get("error") == "solve":
+        raise LockError(f"cannot solve: {_one_line(answer['message'])}")
+    if answer.get("error") == "channels":
+        raise LockError(f"cannot read the channels: {_one_line(answer['message'])}")
+    if "error" in answer:
+        raise RuntimeError(answer["message"])
+    return answer["records"]
+
+
+def _one_line(message: str) -> str:
+    lines = (line.strip(" └─├│\t") for line in message.splitlines())
+    return " ".join(line for line in lines if line).removeprefix(
+        "Cannot solve the request because of: ").rstrip(".")
+
+
+def write_lock(records: Sequence[dict], inputs: Sequence[CondaSpec],
+               urls: Sequence[str]) -> CondaLock:
+    """The solved `records` as a conda-lock unified lockfile (conda-lock's models)."""
+    from conda_lock.lockfile import write_conda_lock_file
+    from conda_lock.lockfile.v1.models import HashModel, LockMeta, TimeMeta
+    from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile
+    from conda_lock.models.channel import Channel
+
+    packages = []
+    for record in records:
+        dependencies = {}
+        for spec in record["depends"]:
+            # conda-lock's form: name -> version constraint ("" for any version).
+            dep_name, _, rest = spec.partition(" ")
+            dependencies[dep_name] = rest.split(" ")[0] if rest else ""
+        packages.append(LockedDependency(
+            name=record["name"], version=record["version"], manager="conda",
+            platform=PLATFORM, dependencies=dependencies, url=record["url"],
+            hash=HashModel(md5=record["md5"], sha256=record["sha256"]),
+            build=record["build"], categories={"main"}))
+    spec_hash = hashlib.sha256(json.dumps(
+        [[s.channels, s.dependencies] for s in inputs]).encode()).hexdigest()
+    lockfile = Lockfile(package=packages, metadata=LockMeta(
+        content_hash={PLATFORM: spec_hash}, channels=[Channel.from_string(u) for u in urls],
+        platforms=[PLATFORM], sources=[spec.name for spec in inputs[1:]],
+        time_metadata=TimeMeta(created_at=datetime.now(UTC).isoformat(timespec="seconds")),
+        custom_metadata={"locked_by": f"pangeo-binder (py-rattler "
+                                      f"{package_version('py-rattler')})"}))
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
+        path = Path(tmp) / "conda-lock.yml"
+        write_conda_lock_file(lockfile, path, metadata_choices=None)
+        text = path.read_text(encoding="utf-8")
+    return read_lock(text, "the written conda-lock.yml")
+
+
+def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> CondaLock:
+    """Merge `repo` with the Pangeo conda base, solve once, and lock. A lock is cached by
+    its inputs, so an unchanged environment.yml is not solved again."""
+    if repo.pip:
+        raise BinderConfigError(f"{repo.name}: pip: sections are not supported yet; "
+                                "use conda packages, or requirements.txt without "
+                                "environment.yml")
+    base = base_spec(settings.conda_base)
+    check_core_pins(repo, base)
+    urls = channel_urls([base, repo], parse_channels(settings.conda_channels or
+                                                     DEFAULT_CHANNELS))
+    cache_dir = settings.cache_dir
+    specs = [*base.dependencies, *repo.dependencies]
+    key = hashlib.sha256(json.dumps(
+        {"specs": specs, "urls": urls, "rattler": package_version("py-rattler"),
+         "virtual": VIRTUAL_PACKAGES}).encode()).hexdigest()
+    cached = cache_dir / "conda-locks" / f"{key}.yml"
+    if cached.is_file():
+        emit(Event(Phase.BUILDING, f"Using the cached lock of {repo.name}"))
+        return read_lock(cached.read_text(encoding="utf-8"), repo.name)
+    emit(Event(Phase.BUILDING, f"Solving {repo.name} with the Pangeo conda base for "
+                               f"{PLATFORM}"))
+    try:
+        records = solve(specs, urls, cache_dir)
+    except LockError as exc:
+        raise LockError(f"{repo.name}: {exc}") from None
+    lock = write_lock(records, [base, repo], urls)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False,
+                                     suffix=".tmp") as out:
+        out.write(lock.text)
+    os.replace(out.name, cached)
+    return lock
+
+
+def resolve_conda_lock(checkout: Checkout, environment_file: str | None,
+                       lock_file: str | None, settings: Settings, emit: Emit) -> CondaLock:
+    """The repository's conda lock: its shipped conda-lock.yml as is (no solve), else
+    its environment.yml solved with the Pangeo conda base."""
+    if lock_file:
+        emit(Event(Phase.BUILDING, f"Using the repository's lock {lock_file} (no solve)"))
+        return read_lock(read_text(checkout, lock_file), lock_file)
+    assert environment_file, "a conda build needs an environment.yml or a conda-lock.yml"
+    spec = parse_environment(read_text(checkout, environment_file), environment_file)
+    return lock_environment_yml(spec, settings, emit)
+
+
+def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Path]:
+    """Every locked package, from its locked URL, checked against its sha256; kept in a
+    cache addressed by that hash. Returns file name -> cached file."""
+    store = cache_dir / "conda-pkgs"
+    files = {}
+    for package in lock.packages:
+        cached = store / package.sha256 / package.filename
+        if not cached.is_file():
+            emit(Event(Phase.BUILDING, f"Fetching {package.filename}", detail=True))
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + ".part")
+            try:
+                with urllib.request.urlopen(package.url, timeout=60) as response, \
+                        partial.open("wb") as out:
+                    shutil.copyfileobj(response, out)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                raise LockError(f"cannot fetch {package.url}: {exc}") from None
+            digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+            if digest != package.sha256:
+                partial.unlink()
+                raise LockError(f"{package.filename} from {package.url} has sha256 "
+                                f"{digest}, not the locked {package.sha256}")
+            os.replace(partial, cached)
+        files[package.filename] = cached
+    return files
+
+
+def install_manifest(lock: CondaLock) -> str:
+    """What the image's installer reads: file, sha256, md5 and URL of each package."""
+    return json.dumps([{"file": p.filename, "sha256": p.sha256, "md5": p.md5, "url": p.url}
+                       for p in lock.packages], indent=1) + "\n"
+
+
+def installed_list(lock: CondaLock) -> str:
+    """The conda-meta entries the environment must have, exactly: the smoke test's list."""
+    return "".join(f"{key}\n" for key in sorted(p.key for p in lock.packages))

@@ -1,0 +1,163 @@
+"""Conda repositories through the real CLI, against a local file channel of real conda
+packages: solve with py-rattler, lock in conda-lock's format, and every bad input as one
+line. None of these reach Docker (the image build is in integration/test_conda.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from conda_channel import conda_settings, make_test_channel
+from conda_lock.lockfile import parse_conda_lock_file
+from conftest import run_cli, write_tree
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory) -> Path:
+    return make_test_channel(tmp_path_factory.mktemp("channel"))
+
+
+@pytest.fixture
+def settings(channel, tmp_path) -> dict[str, str]:
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    return {**conda_settings(channel, tmp_path / "base.yml"), "TMPDIR": str(scratch),
+            "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def environment(tmp_path: Path, text: str, name: str = "binder/environment.yml") -> Path:
+    return write_tree(tmp_path / "repo", {name: text, "analysis.ipynb": "{}"})
+
+
+def lock(repo: Path, settings: dict[str, str], output: Path):
+    return run_cli("lock", str(repo), "-o", str(output), env=settings)
+
+
+def fails(result, settings) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("pangeo-binder: error: "), lines
+    assert list(Path(settings["TMPDIR"]).iterdir()) == []  # no temp dir left behind
+    return lines[-1]
+
+
+def test_lock_writes_a_conda_lock_file_that_conda_lock_reads(tmp_path, settings, channel):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n")
+    out = tmp_path / "conda-lock.yml"
+    result = lock(repo, settings, out)
+    assert result.returncode == 0, result.stderr
+
+    lockfile = parse_conda_lock_file(out)  # conda-lock's own parser
+    assert lockfile.metadata.platforms == ["linux-64"]
+    packages = {p.name: p for p in lockfile.package}
+    # The repo's package, its dependency, and the core at the base's pin, not the newest.
+    assert {name: p.version for name, p in packages.items()} == {
+        "hello": "1.0", "libtool-a": "1.0", "numcore": "1.1"}
+    for package in packages.values():
+        assert package.manager == "conda" and package.platform == "linux-64"
+        path = Path(package.url.removeprefix("file://"))
+        assert path.parent.parent == channel
+        assert package.hash.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert packages["hello"].dependencies == {"libtool-a": ""}
+    assert packages["libtool-a"].dependencies == {"numcore": ">=1"}
+
+
+def test_an_unchanged_environment_is_solved_once(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
+    first, second = tmp_path / "first.yml", tmp_path / "second.yml"
+    assert lock(repo, settings, first).returncode == 0
+    assert lock(repo, settings, second).returncode == 0
+    assert first.read_text() == second.read_text()  # the cached lock, not a new solve
+
+
+def test_a_shipped_conda_lock_is_exported_as_is_without_a_solve(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
+    solved = tmp_path / "solved.yml"
+    assert lock(repo, settings, solved).returncode == 0
+    shipped = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": solved.read_text()})
+    # No channel at all: a solve would fail.
+    settings["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
+    out = tmp_path / "out.yml"
+    assert lock(shipped, settings, out).returncode == 0
+    assert out.read_text() == solved.read_text()
+
+
+def test_a_core_pin_conflict_names_both_versions(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - numcore >=2\n")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "numcore >=2" in line and "numcore ==1.1" in line
+    assert not (tmp_path / "out.yml").exists()
+
+
+def test_unsatisfiable_specs_name_what_conflicts(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [xtool]\n")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "cannot solve" in line and "xtool" in line and "numcore >=2" in line
+
+
+def test_a_missing_package_is_named(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [nosuchthing]\n")
+    assert "nosuchthing" in fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+
+
+def test_an_unknown_channel_is_refused(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge, bioconda]\ndependencies: [hello]\n")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "unknown channel 'bioconda'" in line and "PANGEO_BINDER_CONDA_CHANNELS" in line
+
+
+def test_an_unreachable_channel_is_one_line(tmp_path, settings):
+    settings["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "cannot read the channels" in line and "/nonexistent/channel" in line
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n   - x: [\n")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "binder/environment.yml line" in line and "not valid YAML" in line
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- just a list\n", "expected a mapping"),
+    ("channels: [conda-forge]\n", "no dependencies"),
+    ("channels: [conda-forge]\ndependencies: ['hello >>=1']\n", "not a conda package spec"),
+    ("channels: [conda-forge]\ndependencies: ['conda-forge::hello']\n", "names a channel"),
+])
+def test_an_invalid_environment_file_is_one_line(tmp_path, settings, text, message):
+    repo = environment(tmp_path, text)
+    assert message in fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+
+
+def test_a_lockfile_without_linux_64_is_refused(tmp_path, settings, channel):
+    package = next((channel / "osx-arm64").glob("osxonly-*.tar.bz2"))
+    text = f"""\
+version: 1
+metadata:
+  content_hash: {{osx-arm64: abc}}
+  channels: [{{url: conda-forge, used_env_vars: []}}]
+  platforms: [osx-arm64]
+  sources: [environment.yml]
+package:
+  - name: osxonly
+    version: '1.0'
+    manager: conda
+    platform: osx-arm64
+    dependencies: {{}}
+    url: {package.as_uri()}
+    hash: {{md5: '{hashlib.md5(package.read_bytes()).hexdigest()}', sha256: {hashlib.sha256(package.read_bytes()).hexdigest()}}}
+    category: main
+    optional: false
+"""
+    repo = environment(tmp_path, text, "binder/conda-lock.yml")
+    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "binder/conda-lock.yml has no linux-64 packages" in line and "osx-arm64" in line
+
+
+def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, settings):
+    repo = environment(tmp_path, "version: 1\npackage: nope\n", "binder/conda-lock.yml")
+    assert "not a conda-lock file" in fails(lock(repo, settings, tmp_path / "out.yml"),
+                                            settings)
