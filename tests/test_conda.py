@@ -1,6 +1,6 @@
 """Conda repositories through the real CLI, against a local file channel of real conda
 packages: solve with py-rattler, lock in conda-lock's format, and every bad input as one
-line. None of these reach Docker (the image build is in integration/test_conda.py)."""
+line. None of these reach Docker (the image build is in integration/test_conda_build.py)."""
 
 from __future__ import annotations
 
@@ -134,6 +134,7 @@ def test_an_invalid_environment_file_is_one_line(tmp_path, settings, text, messa
 
 def test_a_lockfile_without_linux_64_is_refused(tmp_path, settings, channel):
     package = next((channel / "osx-arm64").glob("osxonly-*.tar.bz2"))
+    data = package.read_bytes()
     text = f"""\
 version: 1
 metadata:
@@ -148,7 +149,7 @@ package:
     platform: osx-arm64
     dependencies: {{}}
     url: {package.as_uri()}
-    hash: {{md5: '{hashlib.md5(package.read_bytes()).hexdigest()}', sha256: {hashlib.sha256(package.read_bytes()).hexdigest()}}}
+    hash: {{md5: '{hashlib.md5(data).hexdigest()}', sha256: {hashlib.sha256(data).hexdigest()}}}
     category: main
     optional: false
 """

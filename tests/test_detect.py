@@ -72,10 +72,20 @@ def test_other_runtimes_are_refused(tmp_path, runtime):
 
 
 @pytest.mark.parametrize("name", ["environment.yml", "environment.yaml"])
-def test_conda_environment_is_refused_not_ignored(tmp_path, name):
-    with pytest.raises(BinderConfigError, match=rf"binder/{name}: conda environments"):
-        detect_tree(tmp_path, {f"binder/{name}": "dependencies: [xarray]\n",
-                               "binder/requirements.txt": "xarray\n"})
+def test_a_conda_environment_replaces_the_pip_files_and_says_so(tmp_path, name):
+    config = detect_tree(tmp_path, {f"binder/{name}": "dependencies: [xarray]\n",
+                                    "binder/requirements.txt": "xarray\n",
+                                    "binder/apt.txt": "nco\n", "binder/postBuild": "true\n"})
+    assert config.conda and config.conda_environment == f"binder/{name}"
+    assert config.requirements is None and config.conda_lock is None
+    assert config.apt_packages == ("nco",) and config.post_build == "binder/postBuild"
+    assert any("binder/requirements.txt is ignored" in w for w in config.warnings)
+
+
+def test_a_shipped_conda_lock_is_a_conda_build_on_its_own(tmp_path):
+    config = detect_tree(tmp_path, {"binder/conda-lock.yml": "version: 1\n"})
+    assert config.conda and config.conda_lock == "binder/conda-lock.yml"
+    assert config.conda_environment is None
 
 
 @pytest.mark.parametrize("name", ["install.R", "Project.toml", "Pipfile"])
