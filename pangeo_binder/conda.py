@@ -14,6 +14,7 @@ any other channel is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -29,10 +31,14 @@ from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from .detect import read_text
 from .errors import BinderConfigError, LockError, PinConflictError
 from .events import Emit, Event, Phase
 from .fetch import Checkout
+from .lock import Lock, check_requirements, compile_requirements
 from .resources import environment_dir
 from .settings import Settings
 from .yaml_file import load_yaml
@@ -192,11 +198,23 @@ class CondaPackage:
 
 
 @dataclass(frozen=True)
+class PipPackage:
+    """One locked package of the pip: section: the file to install and its sha256."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class CondaLock:
-    """A conda-lock unified lockfile's text and its linux-64 conda packages."""
+    """A conda-lock unified lockfile's text, its linux-64 conda packages and the pip
+    packages installed after them."""
 
     text: str
     packages: tuple[CondaPackage, ...]
+    pip_packages: tuple[PipPackage, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -229,16 +247,17 @@ def read_lock(text: str, name: str) -> CondaLock:
                                     f"{first['msg']})") from None
         except Exception as exc:  # conda-lock's own errors (missing or unknown version)
             raise BinderConfigError(f"{name}: not a conda-lock file ({exc})") from None
-    packages = []
+    packages, pip = [], []
     for dep in lockfile.package:
         if dep.platform != PLATFORM:
             continue
-        if dep.manager == "pip":
-            raise BinderConfigError(f"{name}: pip packages in a conda lock are not "
-                                    f"supported yet ({dep.name})")
         if not dep.hash.sha256:
             raise BinderConfigError(f"{name}: {dep.name} has no sha256; pangeo-binder "
                                     "installs only hash-checked packages")
+        if dep.manager == "pip":
+            pip.append(PipPackage(name=dep.name, version=dep.version, url=dep.url,
+                                  sha256=dep.hash.sha256))
+            continue
         packages.append(CondaPackage(
             name=dep.name, version=dep.version,
             build=dep.build or _build_of(dep.url.rsplit("/", 1)[-1]),
@@ -247,7 +266,7 @@ def read_lock(text: str, name: str) -> CondaLock:
         platforms = ", ".join(lockfile.metadata.platforms) or "none"
         raise BinderConfigError(f"{name} has no {PLATFORM} packages (its platforms: "
                                 f"{platforms}); lock it with `conda-lock -p {PLATFORM}`")
-    return CondaLock(text=text, packages=tuple(packages))
+    return CondaLock(text=text, packages=tuple(packages), pip_packages=tuple(pip))
 
 
 def solve(specs: Sequence[str], urls: Sequence[str], cache_dir: Path) -> list[dict]:
@@ -278,9 +297,10 @@ def _one_line(message: str) -> str:
         "Cannot solve the request because of: ").rstrip(".")
 
 
-def write_lock(records: Sequence[dict], inputs: Sequence[CondaSpec],
-               urls: Sequence[str]) -> CondaLock:
-    """The solved `records` as a conda-lock unified lockfile (conda-lock's models)."""
+def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
+               inputs: Sequence[CondaSpec], urls: Sequence[str]) -> CondaLock:
+    """The solved `records` and the `pip` section's packages as a conda-lock unified
+    lockfile (conda-lock's models)."""
     from conda_lock.lockfile import write_conda_lock_file
     from conda_lock.lockfile.v1.models import HashModel, LockMeta, TimeMeta
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile
@@ -298,8 +318,12 @@ def write_lock(records: Sequence[dict], inputs: Sequence[CondaSpec],
             platform=PLATFORM, dependencies=dependencies, url=record["url"],
             hash=HashModel(md5=record["md5"], sha256=record["sha256"]),
             build=record["build"], categories={"main"}))
+    packages += [LockedDependency(
+        name=package.name, version=package.version, manager="pip", platform=PLATFORM,
+        url=package.url, hash=HashModel(sha256=package.sha256), categories={"main"})
+        for package in pip]
     spec_hash = hashlib.sha256(json.dumps(
-        [[s.channels, s.dependencies] for s in inputs]).encode()).hexdigest()
+        [[s.channels, s.dependencies, s.pip] for s in inputs]).encode()).hexdigest()
     lockfile = Lockfile(package=packages, metadata=LockMeta(
         content_hash={PLATFORM: spec_hash}, channels=[Channel.from_string(u) for u in urls],
         platforms=[PLATFORM], sources=[spec.name for spec in inputs[1:]],
@@ -316,10 +340,6 @@ def write_lock(records: Sequence[dict], inputs: Sequence[CondaSpec],
 def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> CondaLock:
     """Merge `repo` with the Pangeo conda base, solve once, and lock. A lock is cached by
     its inputs, so an unchanged environment.yml is not solved again."""
-    if repo.pip:
-        raise BinderConfigError(f"{repo.name}: pip: sections are not supported yet; "
-                                "use conda packages, or requirements.txt without "
-                                "environment.yml")
     base = base_spec(settings.conda_base)
     check_core_pins(repo, base)
     urls = channel_urls([base, repo], parse_channels(settings.conda_channels or
@@ -327,8 +347,9 @@ def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> Con
     cache_dir = settings.cache_dir
     specs = [*base.dependencies, *repo.dependencies]
     key = hashlib.sha256(json.dumps(
-        {"specs": specs, "urls": urls, "rattler": package_version("py-rattler"),
-         "virtual": VIRTUAL_PACKAGES}).encode()).hexdigest()
+        {"specs": specs, "pip": repo.pip, "urls": urls, "uv": package_version("uv"),
+         "rattler": package_version("py-rattler"), "virtual": VIRTUAL_PACKAGES}
+    ).encode()).hexdigest()
     cached = cache_dir / "conda-locks" / f"{key}.yml"
     if cached.is_file():
         emit(Event(Phase.BUILDING, f"Using the cached lock of {repo.name}"))
@@ -339,13 +360,54 @@ def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> Con
         records = solve(specs, urls, cache_dir)
     except LockError as exc:
         raise LockError(f"{repo.name}: {exc}") from None
-    lock = write_lock(records, [base, repo], urls)
+    pip = lock_pip_section(repo, records) if repo.pip else []
+    lock = write_lock(records, pip, [base, repo], urls)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False,
                                      suffix=".tmp") as out:
         out.write(lock.text)
     os.replace(out.name, cached)
     return lock
+
+
+def lock_pip_section(spec: CondaSpec, records: Sequence[dict]) -> list[PipPackage]:
+    """Resolve the pip: section with uv for the environment's Python, every conda
+    package's version as a constraint (a pip line may add packages, not move conda's);
+    packages conda already installs are left to conda."""
+    python = next((r for r in records if r["name"] == "python"), None)
+    if python is None:
+        raise BinderConfigError(f"{spec.name}: a pip: section needs python among the "
+                                "conda dependencies")
+    if options := [line for line in spec.pip if line.startswith("-")]:
+        raise BinderConfigError(f"{spec.name}: pip options are not supported in the pip: "
+                                f"section ({options[0]}); list packages only")
+    conda_versions = {}
+    for record in records:
+        with contextlib.suppress(InvalidVersion):
+            Version(record["version"])  # only PEP 440 versions can constrain pip
+            conda_versions[canonicalize_name(record["name"])] = record["version"]
+    conda_versions.pop("python", None)
+    text = "".join(f"{line}\n" for line in spec.pip)
+    pins = Lock("".join(f"{name}=={v}\n" for name, v in sorted(conda_versions.items())))
+    check_requirements(text, pins, f"{spec.name} pip:", "the conda environment")
+    python_version = ".".join(python["version"].split(".")[:2])
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
+        requirements = Path(tmp) / "pip-section.in"
+        requirements.write_text(text)
+        try:
+            pylock = compile_requirements(requirements, conda_versions, "pangeo-binder lock",
+                                          python_version, pylock=True)
+        except LockError as exc:
+            raise LockError(f"cannot resolve the pip: section of {spec.name} with the "
+                            f"conda environment: {exc}") from None
+    packages = []
+    for package in tomllib.loads(pylock).get("packages", []):
+        if canonicalize_name(package["name"]) in conda_versions:
+            continue  # installed by conda, at the version pip was held to
+        file = (package.get("wheels") or [package["sdist"]])[0]
+        packages.append(PipPackage(name=package["name"], version=package["version"],
+                                   url=file["url"], sha256=file["hashes"]["sha256"]))
+    return packages
 
 
 def resolve_conda_lock(checkout: Checkout, environment_file: str | None,
@@ -392,6 +454,11 @@ def install_manifest(lock: CondaLock) -> str:
     """What the image's installer reads: file, sha256, md5 and URL of each package."""
     return json.dumps([{"file": p.filename, "sha256": p.sha256, "md5": p.md5, "url": p.url}
                        for p in lock.packages], indent=1) + "\n"
+
+
+def pip_requirements(lock: CondaLock) -> str:
+    """The pip packages as a hash-checked requirements file (empty without any)."""
+    return "".join(f"{p.name} @ {p.url} --hash=sha256:{p.sha256}\n" for p in lock.pip_packages)
 
 
 def installed_list(lock: CondaLock) -> str:

@@ -90,7 +90,8 @@ def check_pins(lock: Lock, base: Lock, name: str) -> None:
             )
 
 
-def check_requirements(text: str, base: Lock, name: str) -> None:
+def check_requirements(text: str, base: Lock, name: str,
+                       pinned_by: str = "the Pangeo base") -> None:
     """Refuse a requirement the base pin cannot satisfy, naming both versions.
 
     uv would refuse it too; checking first gives the message a maintainer can act on
@@ -110,7 +111,7 @@ def check_requirements(text: str, base: Lock, name: str) -> None:
         pinned = base.pins.get(package)
         if pinned and not requirement.specifier.contains(pinned, prereleases=True):
             raise PinConflictError(
-                f"{name} line {number} asks for {line} but the Pangeo base pins "
+                f"{name} line {number} asks for {line} but {pinned_by} pins "
                 f"{package}=={pinned}; use a range that includes {pinned}, or drop the pin"
             )
 
@@ -130,14 +131,18 @@ def _one_line(stderr: str) -> str:
 
 
 def compile_requirements(requirements: Path, constraints: Mapping[str, str] | None,
-                         custom_command: str) -> str:
-    """Run `uv pip compile` for the base's Python and platform, with hashes."""
+                         custom_command: str, python_version: str = BASE_PYTHON,
+                         pylock: bool = False) -> str:
+    """Run `uv pip compile` for the base's Python (or `python_version`) and platform,
+    with hashes: as requirements, or with `pylock` as pylock.toml (PEP 751: each
+    package's one file for that platform, with its URL)."""
     with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
         command = [
             _uv(), "pip", "compile", str(requirements),
-            "--python-version", BASE_PYTHON, "--python-platform", PYTHON_PLATFORM,
-            "--generate-hashes", "--no-header", "--no-progress", "--quiet",
-            "--custom-compile-command", custom_command,
+            "--python-version", python_version, "--python-platform", PYTHON_PLATFORM,
+            "--no-header", "--no-progress", "--quiet",
+            *(["--format", "pylock.toml"] if pylock else
+              ["--generate-hashes", "--custom-compile-command", custom_command]),
         ]
         if constraints:
             constraints_file = Path(tmp) / "base-constraints.txt"

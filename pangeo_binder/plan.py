@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conda import CondaLock, install_manifest, installed_list
+from .conda import CondaLock, install_manifest, installed_list, pip_requirements
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import (
@@ -139,6 +139,7 @@ def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
         "conda-lock.yml": lock.text,
         "packages.json": install_manifest(lock),
         "conda-packages.txt": installed_list(lock),
+        "pip-requirements.txt": pip_requirements(lock),
     }
     # The manifest holds every package's sha256, so the package files need no reading.
     digest = content_hash([python.content_hash, *_files_digest(files)])

@@ -20,8 +20,10 @@ TIMESTAMP = 1767225600  # 2026-01-01: fixed, so the same package is the same byt
 
 
 def make_package(channel: Path, name: str, version: str, depends: Sequence[str] = (),
-                 subdir: str = "noarch", files: Mapping[str, str] | None = None) -> Path:
-    """Write the package `name`-`version` into `channel`/`subdir`; return its path."""
+                 subdir: str = "noarch", files: Mapping[str, str] | None = None,
+                 links: Mapping[str, str] | None = None) -> Path:
+    """Write the package `name`-`version` into `channel`/`subdir`, with `files` (path ->
+    text) and symbolic `links` (path -> target); return its path."""
     files = files or {f"share/{name}/VERSION": f"{name} {version}\n"}
     build = "h" + hashlib.sha256(f"{name} {version} {list(depends)}".encode()).hexdigest()[:7]
     build += "_0"
@@ -47,9 +49,15 @@ def make_package(channel: Path, name: str, version: str, depends: Sequence[str] 
             add(path, data, 0o755 if path.startswith("bin/") else 0o644)
             paths.append({"_path": path, "path_type": "hardlink", "size_in_bytes": len(data),
                           "sha256": hashlib.sha256(data).hexdigest()})
+        for path, target in (links or {}).items():
+            info = tarfile.TarInfo(path)
+            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, TIMESTAMP
+            tar.addfile(info)
+            paths.append({"_path": path, "path_type": "softlink", "size_in_bytes": 0,
+                          "sha256": hashlib.sha256(target.encode()).hexdigest()})
         add("info/index.json", json.dumps(index).encode())
         add("info/paths.json", json.dumps({"paths": paths, "paths_version": 1}).encode())
-        add("info/files", "".join(f"{path}\n" for path in files).encode())
+        add("info/files", "".join(f"{path}\n" for path in [*files, *(links or {})]).encode())
     target = channel / subdir / f"{name}-{version}-{build}.tar.bz2"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(archive.getvalue())
@@ -73,7 +81,10 @@ def make_test_channel(channel: Path) -> Path:
     - libtool-a 1.0 (linux-64), needing numcore >=1;
     - hello 1.0, needing libtool-a, with a `hello` program;
     - xtool 2.0, needing numcore >=2 (which the core pin forbids);
-    - osxonly 1.0, only for osx-arm64.
+    - osxonly 1.0, only for osx-arm64;
+    - python 3.11.2: a stand-in for conda-forge's Python (none is reachable here) that
+      makes the environment a venv over the image's own Python 3.11, so a pip: section
+      has an interpreter to install into.
     """
     for version in ("1.0", "1.1", "2.0"):
         make_package(channel, "numcore", version)
@@ -82,6 +93,11 @@ def make_test_channel(channel: Path) -> Path:
                  files={"bin/hello": "#!/bin/sh\necho hello from a conda package\n"})
     make_package(channel, "xtool", "2.0", ["numcore >=2"])
     make_package(channel, "osxonly", "1.0", subdir="osx-arm64")
+    make_package(channel, "python", "3.11.2", subdir="linux-64", files={
+        "pyvenv.cfg": "home = /usr/bin\ninclude-system-site-packages = false\n"
+                      "version = 3.11.2\n",
+        "lib/python3.11/site-packages/stand-in-python.txt": "a venv over /usr/bin/python3\n",
+    }, links={"bin/python": "/usr/bin/python3", "bin/python3": "python"})
     index_channel(channel)
     return channel
 

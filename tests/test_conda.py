@@ -162,3 +162,28 @@ def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, settings):
     repo = environment(tmp_path, "version: 1\npackage: nope\n", "binder/conda-lock.yml")
     assert "not a conda-lock file" in fails(lock(repo, settings, tmp_path / "out.yml"),
                                             settings)
+
+
+def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
+                                 "  - pip:\n    - six==1.16.0\n")
+    out = tmp_path / "conda-lock.yml"
+    result = lock(repo, settings, out)
+    assert result.returncode == 0, result.stderr
+    pip = [p for p in parse_conda_lock_file(out).package if p.manager == "pip"]
+    assert [(p.name, p.version) for p in pip] == [("six", "1.16.0")]
+    assert pip[0].url.endswith("six-1.16.0-py2.py3-none-any.whl") and pip[0].hash.sha256
+
+
+def test_a_pip_section_needs_python(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n"
+                                 "  - pip: [six]\n")
+    assert "a pip: section needs python" in fails(lock(repo, settings, tmp_path / "o.yml"),
+                                                  settings)
+
+
+def test_a_pip_line_may_not_move_a_conda_version(tmp_path, settings):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
+                                 "  - pip:\n    - numcore==2.0\n")
+    line = fails(lock(repo, settings, tmp_path / "o.yml"), settings)
+    assert "numcore==2.0" in line and "the conda environment pins numcore==1.1" in line

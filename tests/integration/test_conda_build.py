@@ -119,3 +119,20 @@ def test_a_package_that_does_not_match_its_hash_fails_and_leaves_nothing(
     assert {t for i in docker_engine.client.images.list() for t in i.tags} == before
     assert list(Path(settings["TMPDIR"]).iterdir()) == []
     assert not list((tmp_path / "cache" / "conda-pkgs").rglob(hello.name))
+
+
+def test_the_pip_section_is_installed_into_the_conda_python(docker_engine, tmp_path,
+                                                            settings):
+    # The test channel's `python` is a stand-in: a venv over the image's own Python 3.11
+    # (tests/conda_channel.py); six comes from PyPI, as the lock's pip entry says.
+    repo = write_tree(tmp_path / "repo", {"binder/environment.yml": (
+        "channels: [conda-forge]\ndependencies:\n  - python\n  - hello\n"
+        "  - pip:\n    - six==1.16.0\n")})
+    result = run_cli("build", str(repo), env=settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    image = result.stdout.strip()
+    out = sh(docker_engine, image, "command -v python; python -c "
+             "'import six, sys; print(six.__version__, six.__file__, sys.prefix)'")
+    assert out.split() == ["/srv/conda/bin/python", "1.16.0",
+                           "/srv/conda/lib/python3.11/site-packages/six.py", "/srv/conda"]
+    assert "python-3.11.2-" in " ".join(installed(docker_engine, image))
