@@ -38,7 +38,7 @@ from .detect import read_text
 from .errors import BinderConfigError, LockError, PinConflictError
 from .events import Emit, Event, Phase
 from .fetch import Checkout
-from .lock import Lock, check_requirements, compile_requirements
+from .lock import Lock, check_requirements, compile_requirements, write_atomically
 from .resources import environment_dir
 from .settings import Settings
 from .yaml_file import load_yaml
@@ -362,11 +362,7 @@ def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> Con
         raise LockError(f"{repo.name}: {exc}") from None
     pip = lock_pip_section(repo, records) if repo.pip else []
     lock = write_lock(records, pip, [base, repo], urls)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False,
-                                     suffix=".tmp") as out:
-        out.write(lock.text)
-    os.replace(out.name, cached)
+    write_atomically(cached, lock.text)
     return lock
 
 

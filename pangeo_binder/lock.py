@@ -198,12 +198,18 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
                 + text)
     check_pins(lock, base, config.requirements)
     if cacheable:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False,
-                                         suffix=".tmp") as out:
-            out.write(lock.text)
-        os.replace(out.name, cached)
+        write_atomically(cached, lock.text)
     return lock
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a cache file so that a reader sees all of it or nothing (builds may run in
+    parallel)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                     suffix=".tmp") as out:
+        out.write(text)
+    os.replace(out.name, path)
 
 
 def _header(what: str, command: str = "pangeo-binder lock") -> str:

@@ -103,3 +103,23 @@ def require_registry() -> str:
             pytest.fail("no local registry: scripts/setup-registry makes one")
         pytest.skip("no local registry (PANGEO_BINDER_TEST_REGISTRY)")
     return registry
+
+
+@pytest.fixture(scope="module")
+def conda_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local conda channel of small real packages (tests/conda_channel.py)."""
+    from conda_channel import make_test_channel
+
+    return make_test_channel(tmp_path_factory.mktemp("channel"))
+
+
+@pytest.fixture
+def conda_env(conda_channel: Path, tmp_path: Path) -> dict[str, str]:
+    """Settings for a conda build against `conda_channel`: its channel as conda-forge, the
+    test base, a fresh cache, and a TMPDIR a test can check is left empty."""
+    from conda_channel import conda_settings
+
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    return {**conda_settings(conda_channel, tmp_path / "base.yml"), "TMPDIR": str(scratch),
+            "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}

@@ -8,45 +8,31 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conda_channel import conda_settings, make_test_channel
 from conda_lock.lockfile import parse_conda_lock_file
 from conftest import run_cli, write_tree
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    return make_test_channel(tmp_path_factory.mktemp("channel"))
-
-
-@pytest.fixture
-def settings(channel, tmp_path) -> dict[str, str]:
-    scratch = tmp_path / "tmpdir"
-    scratch.mkdir()
-    return {**conda_settings(channel, tmp_path / "base.yml"), "TMPDIR": str(scratch),
-            "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def environment(tmp_path: Path, text: str, name: str = "binder/environment.yml") -> Path:
     return write_tree(tmp_path / "repo", {name: text, "analysis.ipynb": "{}"})
 
 
-def lock(repo: Path, settings: dict[str, str], output: Path):
-    return run_cli("lock", str(repo), "-o", str(output), env=settings)
+def lock(repo: Path, conda_env: dict[str, str], output: Path):
+    return run_cli("lock", str(repo), "-o", str(output), env=conda_env)
 
 
-def fails(result, settings) -> str:
+def fails(result, conda_env) -> str:
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("pangeo-binder: error: "), lines
-    assert list(Path(settings["TMPDIR"]).iterdir()) == []  # no temp dir left behind
+    assert list(Path(conda_env["TMPDIR"]).iterdir()) == []  # no temp dir left behind
     return lines[-1]
 
 
-def test_lock_writes_a_conda_lock_file_that_conda_lock_reads(tmp_path, settings, channel):
+def test_lock_writes_a_conda_lock_file_that_conda_lock_reads(tmp_path, conda_env, conda_channel):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n")
     out = tmp_path / "conda-lock.yml"
-    result = lock(repo, settings, out)
+    result = lock(repo, conda_env, out)
     assert result.returncode == 0, result.stderr
 
     lockfile = parse_conda_lock_file(out)  # conda-lock's own parser
@@ -58,66 +44,66 @@ def test_lock_writes_a_conda_lock_file_that_conda_lock_reads(tmp_path, settings,
     for package in packages.values():
         assert package.manager == "conda" and package.platform == "linux-64"
         path = Path(package.url.removeprefix("file://"))
-        assert path.parent.parent == channel
+        assert path.parent.parent == conda_channel
         assert package.hash.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert packages["hello"].dependencies == {"libtool-a": ""}
     assert packages["libtool-a"].dependencies == {"numcore": ">=1"}
 
 
-def test_an_unchanged_environment_is_solved_once(tmp_path, settings):
+def test_an_unchanged_environment_is_solved_once(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
     first, second = tmp_path / "first.yml", tmp_path / "second.yml"
-    assert lock(repo, settings, first).returncode == 0
-    assert lock(repo, settings, second).returncode == 0
+    assert lock(repo, conda_env, first).returncode == 0
+    assert lock(repo, conda_env, second).returncode == 0
     assert first.read_text() == second.read_text()  # the cached lock, not a new solve
 
 
-def test_a_shipped_conda_lock_is_exported_as_is_without_a_solve(tmp_path, settings):
+def test_a_shipped_conda_lock_is_exported_as_is_without_a_solve(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
     solved = tmp_path / "solved.yml"
-    assert lock(repo, settings, solved).returncode == 0
+    assert lock(repo, conda_env, solved).returncode == 0
     shipped = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": solved.read_text()})
     # No channel at all: a solve would fail.
-    settings["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
+    conda_env["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
     out = tmp_path / "out.yml"
-    assert lock(shipped, settings, out).returncode == 0
+    assert lock(shipped, conda_env, out).returncode == 0
     assert out.read_text() == solved.read_text()
 
 
-def test_a_core_pin_conflict_names_both_versions(tmp_path, settings):
+def test_a_core_pin_conflict_names_both_versions(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - numcore >=2\n")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "numcore >=2" in line and "numcore ==1.1" in line
     assert not (tmp_path / "out.yml").exists()
 
 
-def test_unsatisfiable_specs_name_what_conflicts(tmp_path, settings):
+def test_unsatisfiable_specs_name_what_conflicts(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [xtool]\n")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "cannot solve" in line and "xtool" in line and "numcore >=2" in line
 
 
-def test_a_missing_package_is_named(tmp_path, settings):
+def test_a_missing_package_is_named(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [nosuchthing]\n")
-    assert "nosuchthing" in fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert "nosuchthing" in fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
 
 
-def test_an_unknown_channel_is_refused(tmp_path, settings):
+def test_an_unknown_channel_is_refused(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge, bioconda]\ndependencies: [hello]\n")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "unknown channel 'bioconda'" in line and "PANGEO_BINDER_CONDA_CHANNELS" in line
 
 
-def test_an_unreachable_channel_is_one_line(tmp_path, settings):
-    settings["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
+def test_an_unreachable_channel_is_one_line(tmp_path, conda_env):
+    conda_env["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "cannot read the channels" in line and "/nonexistent/channel" in line
 
 
-def test_malformed_yaml_names_the_file_and_line(tmp_path, settings):
+def test_malformed_yaml_names_the_file_and_line(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n   - x: [\n")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "binder/environment.yml line" in line and "not valid YAML" in line
 
 
@@ -127,13 +113,13 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path, settings):
     ("channels: [conda-forge]\ndependencies: ['hello >>=1']\n", "not a conda package spec"),
     ("channels: [conda-forge]\ndependencies: ['conda-forge::hello']\n", "names a channel"),
 ])
-def test_an_invalid_environment_file_is_one_line(tmp_path, settings, text, message):
+def test_an_invalid_environment_file_is_one_line(tmp_path, conda_env, text, message):
     repo = environment(tmp_path, text)
-    assert message in fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    assert message in fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
 
 
-def test_a_lockfile_without_linux_64_is_refused(tmp_path, settings, channel):
-    package = next((channel / "osx-arm64").glob("osxonly-*.tar.bz2"))
+def test_a_lockfile_without_linux_64_is_refused(tmp_path, conda_env, conda_channel):
+    package = next((conda_channel / "osx-arm64").glob("osxonly-*.tar.bz2"))
     data = package.read_bytes()
     text = f"""\
 version: 1
@@ -154,36 +140,36 @@ package:
     optional: false
 """
     repo = environment(tmp_path, text, "binder/conda-lock.yml")
-    line = fails(lock(repo, settings, tmp_path / "out.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "out.yml"), conda_env)
     assert "binder/conda-lock.yml has no linux-64 packages" in line and "osx-arm64" in line
 
 
-def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, settings):
+def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, conda_env):
     repo = environment(tmp_path, "version: 1\npackage: nope\n", "binder/conda-lock.yml")
-    assert "not a conda-lock file" in fails(lock(repo, settings, tmp_path / "out.yml"),
-                                            settings)
+    assert "not a conda-lock file" in fails(lock(repo, conda_env, tmp_path / "out.yml"),
+                                            conda_env)
 
 
-def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, settings):
+def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
                                  "  - pip:\n    - six==1.16.0\n")
     out = tmp_path / "conda-lock.yml"
-    result = lock(repo, settings, out)
+    result = lock(repo, conda_env, out)
     assert result.returncode == 0, result.stderr
     pip = [p for p in parse_conda_lock_file(out).package if p.manager == "pip"]
     assert [(p.name, p.version) for p in pip] == [("six", "1.16.0")]
     assert pip[0].url.endswith("six-1.16.0-py2.py3-none-any.whl") and pip[0].hash.sha256
 
 
-def test_a_pip_section_needs_python(tmp_path, settings):
+def test_a_pip_section_needs_python(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - hello\n"
                                  "  - pip: [six]\n")
-    assert "a pip: section needs python" in fails(lock(repo, settings, tmp_path / "o.yml"),
-                                                  settings)
+    assert "a pip: section needs python" in fails(lock(repo, conda_env, tmp_path / "o.yml"),
+                                                  conda_env)
 
 
-def test_a_pip_line_may_not_move_a_conda_version(tmp_path, settings):
+def test_a_pip_line_may_not_move_a_conda_version(tmp_path, conda_env):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
                                  "  - pip:\n    - numcore==2.0\n")
-    line = fails(lock(repo, settings, tmp_path / "o.yml"), settings)
+    line = fails(lock(repo, conda_env, tmp_path / "o.yml"), conda_env)
     assert "numcore==2.0" in line and "the conda environment pins numcore==1.1" in line

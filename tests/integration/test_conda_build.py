@@ -3,9 +3,10 @@ of real conda packages (conda-forge is not reachable here): solve, lock, fetch
 hash-checked, link with py-rattler in the build, and check inside the image that exactly
 the locked packages are installed.
 
-The test channel has no Python or JupyterLab, so these images prove the conda half of
-the contract (exact packages, uid 1000, /srv/start, the repository, postBuild); the
-Pangeo checks (imports, JupyterLab) run only for a lock that has those packages."""
+The test channel has no real Python or JupyterLab (its `python` is a stand-in), so these
+images prove the conda half of the contract (exact packages, uid 1000, /srv/start, the
+repository, postBuild, the pip: section); the Pangeo checks (imports, JupyterLab) run only
+for a lock that has those packages."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conda_channel import conda_settings, make_test_channel
 from conda_lock.lockfile import parse_conda_lock_file
 from conftest import TEST_PREFIX, run_cli, write_tree
 
@@ -21,19 +21,6 @@ pytestmark = pytest.mark.integration
 
 ENVIRONMENT = "channels: [conda-forge]\ndependencies:\n  - hello\n"
 POST_BUILD = "#!/bin/sh\nset -e\nhello > $HOME/greeting.txt\n"
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    return make_test_channel(tmp_path_factory.mktemp("channel"))
-
-
-@pytest.fixture
-def settings(channel, tmp_path) -> dict[str, str]:
-    scratch = tmp_path / "tmpdir"
-    scratch.mkdir()
-    return {**conda_settings(channel, tmp_path / "base.yml"), "TMPDIR": str(scratch),
-            "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def sh(engine, image: str, script: str) -> str:
@@ -52,18 +39,18 @@ def locked(path: Path) -> set[str]:
 
 
 def test_an_environment_yml_repo_has_exactly_its_locked_packages(docker_engine, tmp_path,
-                                                                  settings):
+                                                                  conda_env):
     repo = write_tree(tmp_path / "repo", {"binder/environment.yml": ENVIRONMENT,
                                           "binder/postBuild": POST_BUILD,
                                           "analysis.ipynb": "{}"})
-    result = run_cli("build", str(repo), env=settings)
+    result = run_cli("build", str(repo), env=conda_env)
     assert result.returncode == 0, result.stderr[-3000:]
     image = result.stdout.strip()
     assert image.startswith(f"{TEST_PREFIX}repo:")
     assert "Solving binder/environment.yml" in result.stderr
 
     lock = tmp_path / "conda-lock.yml"
-    assert run_cli("lock", str(repo), "-o", str(lock), env=settings).returncode == 0
+    assert run_cli("lock", str(repo), "-o", str(lock), env=conda_env).returncode == 0
     assert installed(docker_engine, image) == locked(lock) == {
         p for p in locked(lock) if p.split("-")[0] in ("hello", "libtool", "numcore")}
     assert len(locked(lock)) == 3
@@ -77,21 +64,21 @@ def test_an_environment_yml_repo_has_exactly_its_locked_packages(docker_engine, 
                                    "analysis.ipynb", "numcore 1.1"]
     config = docker_engine.client.images.get(image).attrs["Config"]
     assert config["User"] == "1000" and config["Entrypoint"] == ["/srv/start"]
-    assert list(Path(settings["TMPDIR"]).iterdir()) == []
+    assert list(Path(conda_env["TMPDIR"]).iterdir()) == []
 
 
 def test_a_shipped_conda_lock_is_installed_without_a_solve(docker_engine, tmp_path,
-                                                           settings):
+                                                           conda_env):
     source = write_tree(tmp_path / "source", {"binder/environment.yml": ENVIRONMENT})
     lock = tmp_path / "conda-lock.yml"
-    assert run_cli("lock", str(source), "-o", str(lock), env=settings).returncode == 0
+    assert run_cli("lock", str(source), "-o", str(lock), env=conda_env).returncode == 0
     repo = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": lock.read_text(),
                                              "analysis.ipynb": "{}"})
     # No channel the solver could read, and an empty cache: the packages come from the
     # URLs in the lock, and nothing is solved.
-    settings = {**settings, "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "fresh-cache"),
+    conda_env = {**conda_env, "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "fresh-cache"),
                 "PANGEO_BINDER_CONDA_CHANNELS": "conda-forge=file:///nonexistent/channel"}
-    result = run_cli("build", str(repo), env=settings)
+    result = run_cli("build", str(repo), env=conda_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "binder/conda-lock.yml (no solve)" in result.stderr
     assert "Solving" not in result.stderr
@@ -99,36 +86,36 @@ def test_a_shipped_conda_lock_is_installed_without_a_solve(docker_engine, tmp_pa
 
 
 def test_a_package_that_does_not_match_its_hash_fails_and_leaves_nothing(
-        docker_engine, tmp_path, settings, channel):
+        docker_engine, tmp_path, conda_env, conda_channel):
     tampered = tmp_path / "tampered-channel"
-    shutil.copytree(channel, tampered)
-    settings = {**settings, "PANGEO_BINDER_CONDA_CHANNELS": f"conda-forge={tampered.as_uri()}"}
+    shutil.copytree(conda_channel, tampered)
+    conda_env = {**conda_env, "PANGEO_BINDER_CONDA_CHANNELS": f"conda-forge={tampered.as_uri()}"}
     repo = write_tree(tmp_path / "repo", {"binder/environment.yml": ENVIRONMENT})
     lock = tmp_path / "conda-lock.yml"
-    assert run_cli("lock", str(repo), "-o", str(lock), env=settings).returncode == 0
+    assert run_cli("lock", str(repo), "-o", str(lock), env=conda_env).returncode == 0
     hello = next((tampered / "noarch").glob("hello-*.tar.bz2"))
     hello.write_bytes(hello.read_bytes() + b"\0")
 
     before = {t for i in docker_engine.client.images.list() for t in i.tags}
-    result = run_cli("build", str(repo), env=settings)
+    result = run_cli("build", str(repo), env=conda_env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("pangeo-binder: error: ") and "not the locked" in line
     assert hello.name in line
     assert {t for i in docker_engine.client.images.list() for t in i.tags} == before
-    assert list(Path(settings["TMPDIR"]).iterdir()) == []
+    assert list(Path(conda_env["TMPDIR"]).iterdir()) == []
     assert not list((tmp_path / "cache" / "conda-pkgs").rglob(hello.name))
 
 
 def test_the_pip_section_is_installed_into_the_conda_python(docker_engine, tmp_path,
-                                                            settings):
+                                                            conda_env):
     # The test channel's `python` is a stand-in: a venv over the image's own Python 3.11
     # (tests/conda_channel.py); six comes from PyPI, as the lock's pip entry says.
     repo = write_tree(tmp_path / "repo", {"binder/environment.yml": (
         "channels: [conda-forge]\ndependencies:\n  - python\n  - hello\n"
         "  - pip:\n    - six==1.16.0\n")})
-    result = run_cli("build", str(repo), env=settings)
+    result = run_cli("build", str(repo), env=conda_env)
     assert result.returncode == 0, result.stderr[-3000:]
     image = result.stdout.strip()
     out = sh(docker_engine, image, "command -v python; python -c "
