@@ -48,6 +48,13 @@ def dask_pods(namespace: str) -> list[str]:
     return out.split()
 
 
+def dask_leftovers(namespace: str) -> list[str]:
+    """The namespace's DaskClusters and Dask pods (a DaskCluster may outlive its pods by
+    a moment: the operator's finalizer releases it)."""
+    out = kubectl("-n", namespace, "get", "daskclusters", "-o", "name", check=False)
+    return out.split() + dask_pods(namespace)
+
+
 def isolation_probe(paths: dict[str, str], names: dict[str, str], own_namespace: str) -> str:
     """Python to run in a session pod: with the pod's own ServiceAccount token, list,
     get, patch and delete each of `paths` (another user's objects) straight against the
