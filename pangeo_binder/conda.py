@@ -308,6 +308,9 @@ def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
 
     packages = []
     for record in records:
+        if not record["sha256"]:
+            raise LockError(f"{record['url']} has no sha256 in its channel's index; "
+                            "pangeo-binder installs only hash-checked packages")
         dependencies = {}
         for spec in record["depends"]:
             # conda-lock's form: name -> version constraint ("" for any version).
@@ -334,7 +337,10 @@ def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
         path = Path(tmp) / "conda-lock.yml"
         write_conda_lock_file(lockfile, path, metadata_choices=None)
         text = path.read_text(encoding="utf-8")
-    return read_lock(text, "the written conda-lock.yml")
+    conda = tuple(CondaPackage(name=r["name"], version=r["version"], build=r["build"],
+                               url=r["url"], sha256=r["sha256"], md5=r["md5"])
+                  for r in records)
+    return CondaLock(text=text, packages=conda, pip_packages=tuple(pip))
 
 
 def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> CondaLock:
@@ -447,14 +453,17 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
 
 
 def install_manifest(lock: CondaLock) -> str:
-    """What the image's installer reads: file, sha256, md5 and URL of each package."""
+    """What the image's installer reads: file, sha256, md5 and URL of each package (in
+    name order, so a lock read back from its file gives the same manifest)."""
     return json.dumps([{"file": p.filename, "sha256": p.sha256, "md5": p.md5, "url": p.url}
-                       for p in lock.packages], indent=1) + "\n"
+                       for p in sorted(lock.packages, key=lambda p: p.name)],
+                      indent=1) + "\n"
 
 
 def pip_requirements(lock: CondaLock) -> str:
     """The pip packages as a hash-checked requirements file (empty without any)."""
-    return "".join(f"{p.name} @ {p.url} --hash=sha256:{p.sha256}\n" for p in lock.pip_packages)
+    return "".join(f"{p.name} @ {p.url} --hash=sha256:{p.sha256}\n"
+                   for p in sorted(lock.pip_packages, key=lambda p: p.name))
 
 
 def installed_list(lock: CondaLock) -> str:
