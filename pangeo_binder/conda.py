@@ -433,8 +433,10 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
         cached = store / package.sha256 / package.filename
         if not cached.is_file():
             emit(Event(Phase.BUILDING, f"Fetching {package.filename}", detail=True))
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_name(cached.name + ".part")
+            # Fetched beside the store and moved in once its hash is right: a package
+            # that fails leaves neither a file nor its hash's directory behind.
+            store.mkdir(parents=True, exist_ok=True)
+            partial = store / f"{package.sha256}.part"
             try:
                 with urllib.request.urlopen(package.url, timeout=60) as response, \
                         partial.open("wb") as out:
@@ -447,6 +449,7 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
                 partial.unlink()
                 raise LockError(f"{package.filename} from {package.url} has sha256 "
                                 f"{digest}, not the locked {package.sha256}")
+            cached.parent.mkdir(exist_ok=True)
             os.replace(partial, cached)
         files[package.filename] = cached
     return files

@@ -105,7 +105,9 @@ def test_a_package_that_does_not_match_its_hash_fails_and_leaves_nothing(
     assert hello.name in line
     assert {t for i in docker_engine.client.images.list() for t in i.tags} == before
     assert list(Path(conda_env["TMPDIR"]).iterdir()) == []
-    assert not list((tmp_path / "cache" / "conda-pkgs").rglob(hello.name))
+    store = tmp_path / "cache" / "conda-pkgs"
+    assert not list(store.rglob(hello.name))
+    assert all(any(entry.iterdir()) for entry in store.iterdir()), "an empty hash directory"
 
 
 def test_the_pip_section_is_installed_into_the_conda_python(docker_engine, tmp_path,
