@@ -38,7 +38,9 @@ class BinderRepo:
         if match := _GITHUB_URL.match(source.url):
             org, repo = match["org"], match["repo"]
             return cls("gh", f"{org}/{repo}", f"{org}-{repo}", source.url)
-        return cls("git", urllib.parse.quote(source.url, safe=""), source.url, source.url)
+        # A badge is published: it names the repository without any credentials.
+        public = source.public_url
+        return cls("git", urllib.parse.quote(public, safe=""), public, source.url)
 
     def launch_url(self, hub: str, ref: str, urlpath: str) -> str:
         ref_part = urllib.parse.quote(ref, safe="") if self.provider == "git" else ref

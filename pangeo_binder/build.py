@@ -32,6 +32,7 @@ from .plan import (
     write_context,
 )
 from .registry import image_in_registry
+from .sandbox import Sandbox
 from .settings import Settings
 from .spec import Source, slug
 
@@ -97,6 +98,18 @@ def _labels(source_url: str, revision: str | None, base: Lock, lock_hash: str,
     }
 
 
+def resolver_sandbox(engine: Engine, settings: Settings, emit: Emit) -> Sandbox:
+    """Where a repository's requirements are resolved: throwaway containers of the OS +
+    Python image (which has uv), built when first needed."""
+    def python_image() -> str:
+        python = python_image_plan(settings.os_image,
+                                   _os_image_id(engine, settings.os_image, emit))
+        build_image(engine, python, settings, emit)
+        return python.image
+
+    return Sandbox(engine, python_image, settings.ca_bundle)
+
+
 def base_image_plans(engine: Engine, settings: Settings,
                      emit: Emit) -> tuple[ImagePlan, ImagePlan]:
     """The plans of the OS + Python image and of the pinned environment image."""
@@ -155,11 +168,13 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
                                            "own Dockerfile (nor is it by repo2docker)"))
             base = load_base_lock()
+            sandbox = resolver_sandbox(engine, settings, emit)
             conda_lock = (resolve_conda_lock(files, config.conda_environment,
-                                             config.conda_lock, settings, emit)
+                                             config.conda_lock, settings, emit, sandbox)
                           if config.conda else None)
             repo_lock = (None if config.dockerfile or config.conda else
-                         resolve_repo_lock(files, config, base, settings.cache_dir, emit))
+                         resolve_repo_lock(files, config, base, settings.cache_dir, emit,
+                                           sandbox))
             engine.check()  # after the inputs are known good: their errors come first
             python, environment = (None, None) if config.dockerfile else \
                 base_image_plans(engine, settings, emit)

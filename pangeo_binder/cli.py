@@ -20,6 +20,7 @@ from rich.markup import escape
 from . import __version__
 from .errors import PangeoBinderError
 from .events import Event, Phase
+from .spec import without_credentials
 
 _STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "cyan",
           Phase.FETCHING: "blue", Phase.BUILDING: "magenta", Phase.LAUNCHING: "yellow",
@@ -37,6 +38,8 @@ class Reporter:
         self.status = None
 
     def __call__(self, event: Event) -> None:
+        # Credentials in a URL (a git source's token) never reach a log.
+        event = replace(event, message=without_credentials(event.message))
         if self.json_logs:
             click.echo(event.to_json())
             sys.stdout.flush()
@@ -72,7 +75,7 @@ def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
         with reporter.running():
             return stage()
     except PangeoBinderError as exc:
-        click.echo(f"pangeo-binder: error: {exc}", err=True)
+        click.echo(f"pangeo-binder: error: {without_credentials(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("pangeo-binder: interrupted", err=True)
@@ -80,7 +83,8 @@ def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
     except Exception as exc:
         if os.environ.get("PANGEO_BINDER_DEBUG"):
             raise
-        click.echo(f"pangeo-binder: internal error: {type(exc).__name__}: {exc} "
+        click.echo(f"pangeo-binder: internal error: {type(exc).__name__}: "
+                   f"{without_credentials(str(exc))} "
                    "(set PANGEO_BINDER_DEBUG=1 for the traceback)", err=True)
         sys.exit(70)
 
@@ -194,8 +198,10 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .spec import parse_source
 
     def stage() -> object:
+        from .build import resolver_sandbox
         from .conda import resolve_conda_lock
         from .detect import detect
+        from .engine import Engine
         from .fetch import checkout
         from .lock import BASE_PYTHON, load_base_lock, resolve_repo_lock
 
@@ -204,11 +210,12 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
             config = detect(files, BASE_PYTHON)
             if config.dockerfile:
                 raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
+            sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)
             if config.conda:
                 return resolve_conda_lock(files, config.conda_environment, config.conda_lock,
-                                          settings, ignore)
+                                          settings, ignore, sandbox)
             return resolve_repo_lock(files, config, load_base_lock(), settings.cache_dir,
-                                     ignore)
+                                     ignore, sandbox)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:

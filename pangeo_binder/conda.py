@@ -34,12 +34,13 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .detect import read_text
+from .detect import LOCK_FILE_LIMIT, read_text
 from .errors import BinderConfigError, LockError, PinConflictError
 from .events import Emit, Event, Phase
 from .fetch import Checkout
-from .lock import Lock, check_requirements, compile_requirements, write_atomically
+from .lock import Lock, check_requirements, compile_in_sandbox, write_atomically
 from .resources import environment_dir
+from .sandbox import Sandbox
 from .settings import Settings
 from .yaml_file import load_yaml
 
@@ -343,7 +344,8 @@ def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
     return CondaLock(text=text, packages=conda, pip_packages=tuple(pip))
 
 
-def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> CondaLock:
+def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit,
+                         sandbox: Sandbox) -> CondaLock:
     """Merge `repo` with the Pangeo conda base, solve once, and lock. A lock is cached by
     its inputs, so an unchanged environment.yml is not solved again."""
     base = base_spec(settings.conda_base)
@@ -366,16 +368,18 @@ def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit) -> Con
         records = solve(specs, urls, cache_dir)
     except LockError as exc:
         raise LockError(f"{repo.name}: {exc}") from None
-    pip = lock_pip_section(repo, records) if repo.pip else []
+    pip = lock_pip_section(repo, records, sandbox) if repo.pip else []
     lock = write_lock(records, pip, [base, repo], urls)
     write_atomically(cached, lock.text)
     return lock
 
 
-def lock_pip_section(spec: CondaSpec, records: Sequence[dict]) -> list[PipPackage]:
+def lock_pip_section(spec: CondaSpec, records: Sequence[dict],
+                     sandbox: Sandbox) -> list[PipPackage]:
     """Resolve the pip: section with uv for the environment's Python, every conda
     package's version as a constraint (a pip line may add packages, not move conda's);
-    packages conda already installs are left to conda."""
+    packages conda already installs are left to conda. uv runs in `sandbox`: building
+    an sdist for its metadata runs the package's code."""
     python = next((r for r in records if r["name"] == "python"), None)
     if python is None:
         raise BinderConfigError(f"{spec.name}: a pip: section needs python among the "
@@ -393,15 +397,13 @@ def lock_pip_section(spec: CondaSpec, records: Sequence[dict]) -> list[PipPackag
     pins = Lock("".join(f"{name}=={v}\n" for name, v in sorted(conda_versions.items())))
     check_requirements(text, pins, f"{spec.name} pip:", "the conda environment")
     python_version = ".".join(python["version"].split(".")[:2])
-    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
-        requirements = Path(tmp) / "pip-section.in"
-        requirements.write_text(text)
-        try:
-            pylock = compile_requirements(requirements, conda_versions, "pangeo-binder lock",
-                                          python_version, pylock=True)
-        except LockError as exc:
-            raise LockError(f"cannot resolve the pip: section of {spec.name} with the "
-                            f"conda environment: {exc}") from None
+    try:
+        pylock = compile_in_sandbox(sandbox, {"pip-section.in": text.encode()},
+                                    "pip-section.in", conda_versions, "pangeo-binder lock",
+                                    python_version, pylock=True)
+    except LockError as exc:
+        raise LockError(f"cannot resolve the pip: section of {spec.name} with the "
+                        f"conda environment: {exc}") from None
     packages = []
     for package in tomllib.loads(pylock).get("packages", []):
         if canonicalize_name(package["name"]) in conda_versions:
@@ -412,16 +414,45 @@ def lock_pip_section(spec: CondaSpec, records: Sequence[dict]) -> list[PipPackag
     return packages
 
 
+def check_lock_sources(lock: CondaLock, channels: Mapping[str, str], name: str) -> None:
+    """Refuse a shipped lock naming any package outside the allowed channels, before
+    anything is fetched: the builder fetches conda packages itself, so a lock must not
+    make it fetch anything else (cloud metadata, the builder's own services, files).
+    Channel URLs are the operator's (plain http or file only when configured so); pip
+    packages, fetched inside the image build, must come over https."""
+    prefixes = [url.rstrip("/") + "/" for url in channels.values()]
+    for package in lock.packages:
+        if not any(package.url.startswith(prefix) for prefix in prefixes):
+            raise BinderConfigError(
+                f"{name}: {package.name} comes from {_origin(package.url)}, which is not "
+                f"an allowed channel ({', '.join(channels)}); re-lock with those channels")
+    for pip in lock.pip_packages:
+        if not pip.url.startswith("https://"):
+            raise BinderConfigError(f"{name}: pip package {pip.name} must come from an "
+                                    f"https URL, not {_origin(pip.url)}")
+
+
+def _origin(url: str) -> str:
+    """Where a URL points, without its path or any credentials."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" if parts.scheme else repr(url[:40])
+
+
 def resolve_conda_lock(checkout: Checkout, environment_file: str | None,
-                       lock_file: str | None, settings: Settings, emit: Emit) -> CondaLock:
-    """The repository's conda lock: its shipped conda-lock.yml as is (no solve), else
-    its environment.yml solved with the Pangeo conda base."""
+                       lock_file: str | None, settings: Settings, emit: Emit,
+                       sandbox: Sandbox) -> CondaLock:
+    """The repository's conda lock: its shipped conda-lock.yml as is (no solve, its
+    packages only from the allowed channels), else its environment.yml solved with the
+    Pangeo conda base."""
     if lock_file:
         emit(Event(Phase.BUILDING, f"Using the repository's lock {lock_file} (no solve)"))
-        return read_lock(read_text(checkout, lock_file), lock_file)
+        lock = read_lock(read_text(checkout, lock_file, LOCK_FILE_LIMIT), lock_file)
+        check_lock_sources(lock, parse_channels(settings.conda_channels or DEFAULT_CHANNELS),
+                           lock_file)
+        return lock
     assert environment_file, "a conda build needs an environment.yml or a conda-lock.yml"
     spec = parse_environment(read_text(checkout, environment_file), environment_file)
-    return lock_environment_yml(spec, settings, emit)
+    return lock_environment_yml(spec, settings, emit, sandbox)
 
 
 def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Path]:
@@ -436,7 +467,10 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
             # Fetched beside the store and moved in once its hash is right: a package
             # that fails leaves neither a file nor its hash's directory behind.
             store.mkdir(parents=True, exist_ok=True)
-            partial = store / f"{package.sha256}.part"
+            # A name of this process's own: concurrent builds may fetch the same package.
+            with tempfile.NamedTemporaryFile(dir=store, prefix=f"{package.sha256}.",
+                                             suffix=".part", delete=False) as out:
+                partial = Path(out.name)
             try:
                 with urllib.request.urlopen(package.url, timeout=60) as response, \
                         partial.open("wb") as out:

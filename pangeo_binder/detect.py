@@ -8,7 +8,9 @@ build starts, with the file and line named.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import BinderConfigError
 from .fetch import Checkout
@@ -31,8 +33,15 @@ _UNSUPPORTED = {
     "REQUIRE": "Julia environments (REQUIRE) are not supported by pangeo-binder",
 }
 # Requirement lines that install from the repository itself, which is copied in only
-# after the environment layers (so notebook edits keep those layers cached).
-_LOCAL_REQUIREMENT = re.compile(r"^(-e|--editable)?\s*(\.{1,2}(/|$)|/|file:)")
+# after the environment layers (so notebook edits keep those layers cached), or from any
+# other local path ("pkg @ file:///...").
+_LOCAL_REQUIREMENT = re.compile(r"^(-e|--editable)?\s*(\.{1,2}(/|$)|/|file:)|@\s*file:")
+# Binder files are small text; a shipped lock may be large. Anything bigger is refused
+# before it is read.
+BINDER_FILE_LIMIT = 1 << 20
+LOCK_FILE_LIMIT = 64 << 20
+# Repository files larger than this are not copied into the resolver's sandbox.
+SANDBOX_FILE_LIMIT = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,54 @@ class BinderConfig:
         return f"{self.binder_dir}/{name}" if self.binder_dir else name
 
 
-def read_text(checkout: Checkout, name: str) -> str:
+def _regular_file(checkout: Checkout, name: str) -> Path:
+    """The real path of `name` if it is a regular file inside the checkout. A binder
+    file that is a link out of the repository (to /etc/passwd, /proc/self/environ, ...)
+    or a device is refused by name: its contents must never reach a message or a log."""
+    root = checkout.path.resolve()
+    path = (checkout.path / name).resolve()
+    if not path.is_relative_to(root):
+        raise BinderConfigError(f"{name} is a link to outside the repository; binder files "
+                                "must be regular files in the repository")
     try:
-        return (checkout.path / name).read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise BinderConfigError(f"cannot read {name}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise BinderConfigError(f"{name} is not a regular file")
+    return path
+
+
+def read_text(checkout: Checkout, name: str, limit: int = BINDER_FILE_LIMIT) -> str:
+    """A binder file's text, read only if it is a regular file inside the checkout and
+    no larger than `limit`."""
+    path = _regular_file(checkout, name)
+    if path.stat().st_size > limit:
+        raise BinderConfigError(f"{name} is larger than {limit >> 20} MiB")
+    try:
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise BinderConfigError(f"{name} is not UTF-8 text") from None
     except OSError as exc:
         raise BinderConfigError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def repository_files(checkout: Checkout) -> dict[str, bytes]:
+    """The repository's regular files (links that stay inside it, as their targets' bytes)
+    up to SANDBOX_FILE_LIMIT each: what a sandbox gets to resolve requirements with."""
+    root = checkout.path.resolve()
+    files = {}
+    for name in checkout.files:
+        path = (checkout.path / name).resolve()
+        if not path.is_relative_to(root):
+            continue
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size <= SANDBOX_FILE_LIMIT:
+            files[name] = path.read_bytes()
+    return files
 
 
 def parse_apt_txt(text: str, name: str = "apt.txt") -> tuple[str, ...]:
@@ -104,11 +154,10 @@ def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") ->
 def _check_requirements(text: str, name: str) -> None:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
-        if _LOCAL_REQUIREMENT.match(line):
+        if _LOCAL_REQUIREMENT.search(line):
             raise BinderConfigError(
-                f"{name} line {number}: {line!r} installs from the repository itself, "
-                "which is copied in after the environment; install it in postBuild "
-                "(pip install -e .) instead"
+                f"{name} line {number}: {line!r} installs from a local path; to "
+                "install the repository itself, use postBuild (pip install -e .)"
             )
 
 
@@ -127,7 +176,10 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
 
     def found(name: str) -> str | None:
         path = f"{binder_dir}/{name}" if binder_dir else name
-        return path if path in files else None
+        if path not in files:
+            return None
+        _regular_file(checkout, path)
+        return path
 
     if dockerfile := found("Dockerfile"):
         return BinderConfig(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import SourceError
 from .events import Emit, Event, Phase
-from .spec import GitSource, LocalSource, Source
+from .spec import GitSource, LocalSource, Source, without_credentials
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
@@ -52,7 +52,7 @@ def _git(*args: str, cwd: Path | None = None, what: str) -> str:
         lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
         fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ERROR:"))]
         reason = (fatal or lines or [f"git exited with {result.returncode}"])[-1]
-        raise SourceError(f"{what}: {reason}")
+        raise SourceError(without_credentials(f"{what}: {reason}"))
     return result.stdout
 
 
@@ -109,6 +109,8 @@ def _content_id(root: Path, files: tuple[str, ...]) -> str:
         path = root / name
         if path.is_symlink():
             kind, data = "link", os.readlink(path).encode()
+        elif not path.is_file():  # a FIFO or device: never read (it may block)
+            kind, data = "special", b""
         else:
             kind = "exec" if os.access(path, os.X_OK) else "file"
             data = path.read_bytes()
@@ -152,7 +154,7 @@ def _local_checkout(path: Path) -> Checkout:
             revision = head + ("-dirty" if dirty.strip() else "")
         remote = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=path,
                                 capture_output=True, text=True, check=False).stdout.strip()
-        source_url = remote or source_url
+        source_url = without_credentials(remote) if remote else source_url
     else:
         files = _walk_files(path)
     return Checkout(path=path, files=files, tree_id=_content_id(path, files),
@@ -175,13 +177,16 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
         tree = _git("rev-parse", "HEAD^{tree}", cwd=dest, what="cannot read tree").strip()
         emit(Event(Phase.FETCHING, f"Fetched commit {sha}"))
         yield Checkout(path=dest, files=_git_files(dest), tree_id=f"git-tree:{tree}",
-                       revision=sha, source_url=source.url)
+                       revision=sha, source_url=source.public_url)
 
 
 def copy_files(checkout: Checkout, dest: Path) -> None:
     """Copy the checkout's files (links as links) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in checkout.files:
+        source = checkout.path / name
+        if not source.is_symlink() and not source.is_file():
+            continue  # FIFOs and devices are not part of an image
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(checkout.path / name, target, follow_symlinks=False)
+        shutil.copy2(source, target, follow_symlinks=False)

@@ -23,11 +23,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .detect import BinderConfig
+from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
 from .errors import LockError, PinConflictError
 from .events import Emit, Event, Phase
 from .fetch import Checkout
 from .resources import environment_dir
+from .sandbox import WORKDIR, Sandbox
 
 BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs
 PYTHON_PLATFORM = "x86_64-manylinux_2_28"
@@ -116,12 +117,6 @@ def check_requirements(text: str, base: Lock, name: str,
             )
 
 
-def _uv() -> str:
-    from uv import find_uv_bin
-
-    return find_uv_bin()
-
-
 def _one_line(stderr: str) -> str:
     """uv's error and its cause, on one line."""
     lines = [ln.strip().removeprefix("error:").removeprefix("cause:").strip()
@@ -130,29 +125,56 @@ def _one_line(stderr: str) -> str:
     return " ".join(lines) or "uv failed"
 
 
-def compile_requirements(requirements: Path, constraints: Mapping[str, str] | None,
-                         custom_command: str, python_version: str = BASE_PYTHON,
-                         pylock: bool = False) -> str:
-    """Run `uv pip compile` for the base's Python (or `python_version`) and platform,
-    with hashes: as requirements, or with `pylock` as pylock.toml (PEP 751: each
-    package's one file for that platform, with its URL)."""
-    with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:
-        command = [
-            _uv(), "pip", "compile", str(requirements),
-            "--python-version", python_version, "--python-platform", PYTHON_PLATFORM,
-            "--no-header", "--no-progress", "--quiet",
-            *(["--format", "pylock.toml"] if pylock else
-              ["--generate-hashes", "--custom-compile-command", custom_command]),
-        ]
-        if constraints:
-            constraints_file = Path(tmp) / "base-constraints.txt"
-            constraints_file.write_text(
-                "".join(f"{name}=={version}\n" for name, version in sorted(constraints.items()))
-            )
-            command += ["--constraint", str(constraints_file)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False,
-                                cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
+def _compile_command(uv: str, requirements: str, constraints: str | None,
+                     custom_command: str, python_version: str, pylock: bool) -> list[str]:
+    """`uv pip compile` for the base's Python (or `python_version`) and platform, with
+    hashes: as requirements, or with `pylock` as pylock.toml (PEP 751: each package's
+    one file for that platform, with its URL)."""
+    return [
+        uv, "pip", "compile", requirements,
+        "--python-version", python_version, "--python-platform", PYTHON_PLATFORM,
+        "--no-header", "--no-progress", "--quiet",
+        *(["--format", "pylock.toml"] if pylock else
+          ["--generate-hashes", "--custom-compile-command", custom_command]),
+        *(["--constraint", constraints] if constraints else []),
+    ]
+
+
+def _constraints_text(constraints: Mapping[str, str]) -> str:
+    return "".join(f"{name}=={version}\n" for name, version in sorted(constraints.items()))
+
+
+def compile_trusted(requirements: Path, custom_command: str) -> str:
+    """Resolve one of pangeo-binder's own environments (its specs are ours, not a
+    repository's) with the uv beside pangeo-binder."""
+    from uv import find_uv_bin
+
+    command = _compile_command(find_uv_bin(), requirements.name, None, custom_command,
+                               BASE_PYTHON, pylock=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
     if result.returncode != 0:
+        raise LockError(_one_line(result.stderr))
+    return result.stdout
+
+
+def compile_in_sandbox(sandbox: Sandbox, files: Mapping[str, bytes], requirements: str,
+                       constraints: Mapping[str, str] | None, custom_command: str,
+                       python_version: str = BASE_PYTHON, pylock: bool = False) -> str:
+    """Resolve a repository's `requirements` (a name among `files`, which hold whatever
+    it includes) in a throwaway container: building an sdist for its metadata runs the
+    package's code there, never here. The constraints file has a fixed name, so the
+    lock's annotations name no temporary path."""
+    inputs = {f"repo/{name}": data for name, data in files.items()}
+    constraints_path = None
+    if constraints:
+        inputs["base-constraints.txt"] = _constraints_text(constraints).encode()
+        constraints_path = f"{WORKDIR}/base-constraints.txt"
+    directory, _, name = f"repo/{requirements}".rpartition("/")
+    command = _compile_command("uv", name, constraints_path, custom_command,
+                               python_version, pylock)
+    result = sandbox.run(command, inputs, workdir=directory)
+    if result.exit_code != 0:
         raise LockError(_one_line(result.stderr))
     return result.stdout
 
@@ -164,22 +186,23 @@ def _cache_key(requirements_text: str, base: Lock) -> str:
 
 
 def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
-                      cache_dir: Path, emit: Emit) -> Lock | None:
+                      cache_dir: Path, emit: Emit, sandbox: Sandbox) -> Lock | None:
     """The repository's extra packages, pinned and hashed; None when it has none.
 
     A resolved lock is cached by its inputs, so an unchanged repository is not resolved
-    again (and keeps its versions, as a committed lockfile would).
+    again (and keeps its versions, as a committed lockfile would). Resolving runs in
+    `sandbox`, with a copy of the repository's files (what its includes, --find-links
+    and path requirements may name).
     """
     if config.lock_file:
         emit(Event(Phase.BUILDING, f"Using the repository's lock {config.lock_file}"))
-        lock = Lock((checkout.path / config.lock_file).read_text(encoding="utf-8"))
+        lock = Lock(read_text(checkout, config.lock_file, LOCK_FILE_LIMIT))
         check_pins(lock, base, config.lock_file)
         return lock
     if not config.requirements:
         return None
 
-    path = checkout.path / config.requirements
-    text = path.read_text(encoding="utf-8")
+    text = read_text(checkout, config.requirements)
     check_requirements(text, base, config.requirements)
     # Includes (-r/-c) pull in other files the key does not cover: resolve those always.
     cacheable = not re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
@@ -188,9 +211,11 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
         emit(Event(Phase.BUILDING, f"Using the cached lock of {config.requirements}"))
         return Lock(cached.read_text(encoding="utf-8"))
 
-    emit(Event(Phase.BUILDING, f"Resolving {config.requirements} against the Pangeo base"))
+    emit(Event(Phase.BUILDING, f"Resolving {config.requirements} against the Pangeo base "
+                               "(in a sandbox container)"))
     try:
-        text = compile_requirements(path, base.pins, "pangeo-binder lock")
+        text = compile_in_sandbox(sandbox, repository_files(checkout), config.requirements,
+                                  base.pins, "pangeo-binder lock")
     except LockError as exc:
         raise LockError(f"cannot resolve {config.requirements} against the Pangeo base: "
                         f"{exc}") from None
@@ -222,7 +247,7 @@ def lock_environment(name: str = BASE_ENVIRONMENT, output: Path | None = None) -
     specs = environment_dir(name) / "requirements.in"
     command = "pangeo-binder lock" + ("" if name == BASE_ENVIRONMENT else
                                       f" --environment {name}")
-    text = compile_requirements(specs, None, command)
+    text = compile_trusted(specs, command)
     what = ("The pinned Pangeo base environment" if name == BASE_ENVIRONMENT else
             f"The pinned {name} environment")
     lock = Lock(_header(what, command) + text)

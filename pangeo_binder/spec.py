@@ -15,6 +15,13 @@ _GH = re.compile(
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)\S+$")
 GIT_SCHEMES = ("https", "http", "file", "ssh", "git")
 _REF = re.compile(r"^[^\s~^:?*\[\\]+$")
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+
+
+def without_credentials(text: str) -> str:
+    """`text` with the user name, password or token of every URL in it removed: what
+    may reach an image label, an event, a log or an error message."""
+    return _USERINFO.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -32,9 +39,13 @@ class LocalSource:
 class GitSource:
     """A git repository, fetched at exactly one commit; `ref` None means the remote HEAD."""
 
-    url: str
+    url: str  # as given, credentials included: only git ever sees it
     ref: str | None
-    display: str
+    display: str  # without credentials
+
+    @property
+    def public_url(self) -> str:
+        return without_credentials(self.url)
 
 
 Source = LocalSource | GitSource
@@ -68,7 +79,7 @@ def parse_source(text: str, ref: str | None = None) -> Source:
                 f"unsupported URL scheme {scheme!r} in {text!r}: "
                 f"use one of {', '.join(GIT_SCHEMES)}"
             )
-        return GitSource(url=text, ref=ref, display=text)
+        return GitSource(url=text, ref=ref, display=without_credentials(text))
     if _SCP_LIKE.match(text):
         return GitSource(url=text, ref=ref, display=text)
 

@@ -2,6 +2,7 @@
 nothing left behind. None of these reach Docker."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -115,3 +116,66 @@ def test_repo2docker_bad_repository_ends_the_json_stream_in_failed(tmp_path):
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[-1]["phase"] == "failed" and "no such directory" in events[-1]["message"]
     assert "Traceback" not in result.stderr
+
+
+# A repository is untrusted input: its binder files are read only when they are regular
+# files inside it, and nothing they name outside it reaches a message or a log.
+
+def linked_repo(tmp_path, name: str, target: str):
+    repo = write_tree(tmp_path / "linked", {"analysis.ipynb": "{}"})
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).symlink_to(target)
+    return repo
+
+
+@pytest.mark.parametrize("name, target", [
+    ("binder/apt.txt", "/etc/passwd"),
+    ("binder/runtime.txt", "/etc/passwd"),
+    ("binder/requirements.txt", "../../../../../../../../etc/passwd"),
+    ("binder/environment.yml", "/etc/passwd"),
+    ("binder/conda-lock.yml", "/etc/passwd"),
+])
+def test_a_binder_file_linked_out_of_the_repository_is_refused_unread(tmp_path, name, target):
+    line = build_fails(tmp_path, str(linked_repo(tmp_path, name, target)))
+    assert line.endswith(f"{name} is a link to outside the repository; binder files must "
+                         "be regular files in the repository"), line
+    assert "root:" not in line  # /etc/passwd's first line
+
+
+def test_the_builders_environment_never_reaches_the_build_log(tmp_path):
+    """On a BinderHub build pod, /proc/self/environ holds the builder's credentials."""
+    repo = linked_repo(tmp_path, "binder/apt.txt", "/proc/self/environ")
+    secret = "s3cret-registry-password"
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    result = run_cli("build", str(repo), "--json-logs",
+                     env={"TMPDIR": str(scratch), "BUILDER_TOKEN": secret})
+    assert result.returncode == 1
+    assert secret not in result.stdout + result.stderr
+    assert "is a link to outside the repository" in result.stderr
+
+
+def test_a_binder_file_that_is_no_regular_file_is_refused(tmp_path):
+    repo = write_tree(tmp_path / "fifo", {"analysis.ipynb": "{}"})
+    (repo / "binder").mkdir()
+    os.mkfifo(repo / "binder" / "apt.txt")  # reading it would block forever
+    assert build_fails(tmp_path, str(repo)).endswith("binder/apt.txt is not a regular file")
+
+
+def test_an_oversized_binder_file_is_refused(tmp_path):
+    repo = write_tree(tmp_path / "big", {"binder/requirements.txt": "#" * (2 << 20)})
+    assert build_fails(tmp_path, str(repo)).endswith(
+        "binder/requirements.txt is larger than 1 MiB")
+
+
+@pytest.mark.parametrize("line", ["evil @ file:///opt/evil", "evil@file:../evil",
+                                  "file:///opt/evil", "/opt/evil", "-e ."])
+def test_a_requirement_from_a_local_path_is_refused(tmp_path, line):
+    repo = write_tree(tmp_path / "local", {"binder/requirements.txt": f"{line}\n"})
+    assert "installs from a local path" in build_fails(tmp_path, str(repo))
+
+
+def test_credentials_in_a_git_url_never_reach_a_message(tmp_path):
+    line = build_fails(tmp_path, "https://ada:tok3n-secret@127.0.0.1:9/private/repo.git")
+    assert "tok3n-secret" not in line and "ada:" not in line
+    assert "https://127.0.0.1:9/private/repo.git" in line

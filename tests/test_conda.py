@@ -5,11 +5,28 @@ line. None of these reach Docker (the image build is in integration/test_conda_b
 from __future__ import annotations
 
 import hashlib
+import http.server
+import re
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from conda_lock.lockfile import parse_conda_lock_file
 from conftest import run_cli, write_tree
+
+
+def copy_channel(channel: Path, dest: Path, conda_env: dict[str, str]) -> Path:
+    """A copy of the test channel, set as conda-forge in `conda_env`."""
+    shutil.copytree(channel, dest)
+    conda_env["PANGEO_BINDER_CONDA_CHANNELS"] = f"conda-forge={dest.as_uri()}"
+    return dest
+
+
+def remove_index(channel: Path) -> None:
+    """Leave the packages but no index: nothing can be solved from the channel."""
+    for index in channel.glob("*/repodata*"):
+        index.unlink()
 
 
 def environment(tmp_path: Path, text: str, name: str = "binder/environment.yml") -> Path:
@@ -58,16 +75,63 @@ def test_an_unchanged_environment_is_solved_once(tmp_path, conda_env):
     assert first.read_text() == second.read_text()  # the cached lock, not a new solve
 
 
-def test_a_shipped_conda_lock_is_exported_as_is_without_a_solve(tmp_path, conda_env):
+def test_a_shipped_conda_lock_is_exported_as_is_without_a_solve(tmp_path, conda_env,
+                                                               conda_channel):
+    channel = copy_channel(conda_channel, tmp_path / "channel", conda_env)
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
     solved = tmp_path / "solved.yml"
     assert lock(repo, conda_env, solved).returncode == 0
     shipped = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": solved.read_text()})
-    # No channel at all: a solve would fail.
-    conda_env["PANGEO_BINDER_CONDA_CHANNELS"] = "conda-forge=file:///nonexistent/channel"
+    remove_index(channel)  # a solve would fail now
     out = tmp_path / "out.yml"
-    assert lock(shipped, conda_env, out).returncode == 0
+    assert lock(shipped, conda_env, out).returncode == 0, out
     assert out.read_text() == solved.read_text()
+
+
+class RecordingServer(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server that only counts the requests it gets."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                self.send_error(404)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("where", ["loopback", "file", "metadata"])
+def test_a_shipped_lock_naming_a_foreign_url_is_refused_before_any_fetch(
+        tmp_path, conda_env, where):
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
+    solved = tmp_path / "solved.yml"
+    assert lock(repo, conda_env, solved).returncode == 0
+    server = RecordingServer()
+    try:
+        foreign = {
+            "loopback": f"http://127.0.0.1:{server.server_port}/channel/linux-64/",
+            "file": "file:///etc/",
+            "metadata": "http://169.254.169.254/latest/meta-data/",
+        }[where]
+        text = re.sub(r"url: file://\S*/linux-64/", f"url: {foreign}", solved.read_text(),
+                      count=1)
+        assert text != solved.read_text()
+        shipped = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": text})
+        conda_env["PANGEO_BINDER_CACHE_DIR"] = str(tmp_path / "fresh-cache")
+        result = run_cli("build", str(shipped), env=conda_env)
+        line = fails(result, conda_env)
+        assert "not an allowed channel (conda-forge)" in line, line
+        assert server.requests == []
+        assert not (tmp_path / "fresh-cache" / "conda-pkgs").exists()
+    finally:
+        server.shutdown()
 
 
 def test_a_core_pin_conflict_names_both_versions(tmp_path, conda_env):
@@ -150,7 +214,9 @@ def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, conda_env):
                                             conda_env)
 
 
-def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, conda_env):
+@pytest.mark.integration  # the pip section is resolved in a sandbox container
+def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, conda_env,
+                                                            docker_engine):
     repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
                                  "  - pip:\n    - six==1.16.0\n")
     out = tmp_path / "conda-lock.yml"

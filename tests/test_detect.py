@@ -104,7 +104,7 @@ def test_repo_dockerfile_bypasses_everything_with_a_warning(tmp_path):
 
 @pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "file:///tmp/x", "--editable ../y"])
 def test_requirements_installing_the_repo_itself_point_to_postbuild(tmp_path, line):
-    with pytest.raises(BinderConfigError, match=r"line 2: .*install it in postBuild"):
+    with pytest.raises(BinderConfigError, match=r"line 2: .*local path.*use postBuild"):
         detect_tree(tmp_path, {"requirements.txt": f"xarray\n{line}\n"})
 
 
@@ -121,3 +121,11 @@ def test_shipped_lock_is_detected(tmp_path):
     config = detect_tree(tmp_path, {"binder/pangeo-binder.lock": "x==1\n",
                                     "binder/requirements.txt": "x\n"})
     assert config.lock_file == "binder/pangeo-binder.lock"
+
+
+def test_a_binder_file_linked_inside_the_repository_is_read(tmp_path):
+    root = write_tree(tmp_path / "repo", {"apt.txt": "nco\n", "notebook.ipynb": "{}"})
+    (root / "binder").mkdir()
+    (root / "binder" / "apt.txt").symlink_to("../apt.txt")
+    with checkout(parse_source(str(root)), ignore) as found:
+        assert detect(found, "3.11").apt_packages == ("nco",)

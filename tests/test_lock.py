@@ -1,8 +1,16 @@
-"""Locking a repository's requirements against the pinned base (uv, real PyPI)."""
+"""Locking a repository's requirements against the pinned base (uv, real PyPI), in a
+sandbox container on the real Docker engine."""
+
+import io
+import os
+import subprocess
+import tarfile
+import uuid
 
 import pytest
 from conftest import run_cli, write_tree
 
+from pangeo_binder.build import resolver_sandbox
 from pangeo_binder.detect import detect
 from pangeo_binder.errors import LockError, PinConflictError
 from pangeo_binder.events import ignore
@@ -14,6 +22,8 @@ from pangeo_binder.lock import (
     load_base_lock,
     resolve_repo_lock,
 )
+from pangeo_binder.sandbox import SANDBOX_LABEL
+from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
 
 BASE = load_base_lock()
@@ -53,16 +63,25 @@ def test_a_lock_that_moves_a_base_pin_is_refused():
                    "binder/pangeo-binder.lock")
 
 
-def lock_repo(tmp_path, files, cache_dir):
-    root = write_tree(tmp_path / "repo", files)
-    with checkout(parse_source(str(root)), ignore) as found:
-        config = detect(found, "3.11")
-        events = []
-        lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append)
-        return lock, [e.message for e in events]
+@pytest.fixture
+def sandbox(docker_engine):
+    return resolver_sandbox(docker_engine, Settings.from_env(), ignore)
 
 
-def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path):
+@pytest.fixture
+def lock_repo(sandbox):
+    def lock_repo(tmp_path, files, cache_dir, name="repo"):
+        root = write_tree(tmp_path / name, files)
+        with checkout(parse_source(str(root)), ignore) as found:
+            config = detect(found, "3.11")
+            events = []
+            lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append, sandbox)
+            return lock, [e.message for e in events]
+    return lock_repo
+
+
+@pytest.mark.integration
+def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path, lock_repo):
     files = {"binder/requirements.txt": "xarray-einstats\nxarray\n"}
     lock, messages = lock_repo(tmp_path, files, tmp_path / "cache")
     assert "xarray-einstats" in lock.pins
@@ -74,7 +93,8 @@ def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path):
     assert any("cached lock" in m for m in messages)
 
 
-def test_a_transitive_conflict_with_the_base_is_one_clear_error(tmp_path):
+@pytest.mark.integration
+def test_a_transitive_conflict_with_the_base_is_one_clear_error(tmp_path, lock_repo):
     # tensorflow 2.15 needs wrapt < 1.15; the base pins a newer wrapt.
     with pytest.raises(LockError) as error:
         lock_repo(tmp_path, {"binder/requirements.txt": "tensorflow==2.15.0\n"},
@@ -85,17 +105,20 @@ def test_a_transitive_conflict_with_the_base_is_one_clear_error(tmp_path):
     assert "\n" not in message
 
 
-def test_unknown_package_is_one_clear_error(tmp_path):
+@pytest.mark.integration
+def test_unknown_package_is_one_clear_error(tmp_path, lock_repo):
     with pytest.raises(LockError, match="no-such-package-pangeo-binder"):
         lock_repo(tmp_path, {"binder/requirements.txt": "no-such-package-pangeo-binder\n"},
                   tmp_path / "cache")
 
 
-def test_no_requirements_means_no_lock(tmp_path):
+@pytest.mark.integration
+def test_no_requirements_means_no_lock(tmp_path, lock_repo):
     assert lock_repo(tmp_path, {"binder/apt.txt": "nco\n"}, tmp_path / "cache")[0] is None
 
 
-def test_lock_command_exports_a_lock_the_next_build_uses_as_is(tmp_path):
+@pytest.mark.integration
+def test_lock_command_exports_a_lock_the_next_build_uses_as_is(tmp_path, lock_repo):
     root = write_tree(tmp_path / "repo", {"binder/requirements.txt": "xarray-einstats\n"})
     result = run_cli("lock", str(root), "-o", str(root / "binder" / "pangeo-binder.lock"))
     assert result.returncode == 0, result.stderr
@@ -114,3 +137,51 @@ def test_lock_command_reports_a_conflict_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"xarray=={XARRAY}" in result.stderr
+
+
+@pytest.mark.integration
+def test_a_lock_is_a_pure_function_of_its_inputs(tmp_path, lock_repo):
+    """No temporary path, cache directory or time in a lock's bytes: another machine,
+    build pod or cleared cache gets the same lock, hence the same image."""
+    files = {"binder/requirements.txt": "xarray-einstats\n"}
+    first, _ = lock_repo(tmp_path, files, tmp_path / "cache-a", name="a")
+    second, _ = lock_repo(tmp_path, files, tmp_path / "cache-b", name="b")
+    assert first.text == second.text
+    assert "/tmp/pangeo-binder-lock" not in first.text and str(tmp_path) not in first.text
+
+
+def malicious_sdist(marker: str) -> bytes:
+    """An sdist whose setup.py, run to learn its metadata, writes `marker` and a file in
+    the home directory: what a hostile repository would make the resolver run."""
+    setup = (f"import pathlib\npathlib.Path({marker!r}).write_text('ran')\n"
+             "pathlib.Path.home().joinpath('pangeo-binder-marker').write_text('ran')\n"
+             "from setuptools import setup\nsetup(name='evil', version='1.0')\n")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in {"evil-1.0/setup.py": setup,
+                           "evil-1.0/PKG-INFO": "Metadata-Version: 1.0\nName: evil\n"
+                                                "Version: 1.0\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+@pytest.mark.integration
+def test_resolving_never_runs_repository_code_on_the_build_machine(tmp_path, docker_engine):
+    marker = f"/tmp/pangeo-binder-marker-{uuid.uuid4().hex[:8]}"
+    root = write_tree(tmp_path / "repo", {
+        "binder/requirements.txt": "--find-links ./dist\nevil==1.0\n"})
+    (root / "binder" / "dist").mkdir()
+    (root / "binder" / "dist" / "evil-1.0.tar.gz").write_bytes(malicious_sdist(marker))
+    home = tmp_path / "home"
+    home.mkdir()
+    result = run_cli("lock", str(root), env={"HOME": str(home)})
+    # The sdist was built to learn its metadata (so its setup.py ran), in the sandbox.
+    assert result.returncode == 0, result.stderr
+    assert "evil==1.0" in result.stdout
+    assert not os.path.exists(marker), "repository code ran on the build machine"
+    assert list(home.iterdir()) == []
+    left = subprocess.run([Settings.from_env().docker_cli, "ps", "-aq", "--filter",
+                           f"label={SANDBOX_LABEL}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a sandbox container was left behind"

@@ -68,16 +68,20 @@ def test_an_environment_yml_repo_has_exactly_its_locked_packages(docker_engine, 
 
 
 def test_a_shipped_conda_lock_is_installed_without_a_solve(docker_engine, tmp_path,
-                                                           conda_env):
+                                                           conda_env, conda_channel):
+    channel = tmp_path / "channel"
+    shutil.copytree(conda_channel, channel)
+    conda_env = {**conda_env, "PANGEO_BINDER_CONDA_CHANNELS": f"conda-forge={channel.as_uri()}"}
     source = write_tree(tmp_path / "source", {"binder/environment.yml": ENVIRONMENT})
     lock = tmp_path / "conda-lock.yml"
     assert run_cli("lock", str(source), "-o", str(lock), env=conda_env).returncode == 0
     repo = write_tree(tmp_path / "shipped", {"binder/conda-lock.yml": lock.read_text(),
                                              "analysis.ipynb": "{}"})
-    # No channel the solver could read, and an empty cache: the packages come from the
+    # No index the solver could read, and an empty cache: the packages come from the
     # URLs in the lock, and nothing is solved.
-    conda_env = {**conda_env, "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "fresh-cache"),
-                "PANGEO_BINDER_CONDA_CHANNELS": "conda-forge=file:///nonexistent/channel"}
+    for index in channel.glob("*/repodata*"):
+        index.unlink()
+    conda_env = {**conda_env, "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "fresh-cache")}
     result = run_cli("build", str(repo), env=conda_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "binder/conda-lock.yml (no solve)" in result.stderr
