@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -158,9 +159,33 @@ def test_image_failing_its_smoke_test_is_never_tagged(docker_engine, tmp_path):
     assert_failed_cleanly(docker_engine, repo, tmp_path, "failed its smoke test")
 
 
-def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
-    """The build gets a CA bundle holding a certificate made for this test alone; it must
-    reach the build steps (they fetch from PyPI through it) yet appear in no layer."""
+def layers_holding(image: str, marker: bytes) -> tuple[list[str], int]:
+    """The files of `docker save IMAGE` (layers, config) whose bytes contain `marker`,
+    and how many layers there were."""
+    saved = subprocess.Popen([Settings.from_env().docker_cli, "save", image],
+                             stdout=subprocess.PIPE)
+    found, layers = [], 0
+    with tarfile.open(fileobj=saved.stdout, mode="r|") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            stream = archive.extractfile(member)
+            tail = b""
+            while chunk := stream.read(1 << 20):
+                window = tail + chunk
+                if marker in window:
+                    found.append(member.name)
+                    break
+                tail = window[-len(marker):]
+            layers += member.name.endswith("layer.tar")
+    assert saved.wait() == 0
+    return found, layers
+
+
+@pytest.fixture
+def test_ca(tmp_path) -> tuple[Path, bytes]:
+    """A CA bundle: the host's plus a certificate made for this test alone; and a marker
+    from the middle of that certificate (two whole base64 lines, as they are stored)."""
     key = tmp_path / "key.pem"
     cert = tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -169,9 +194,18 @@ def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
     host_bundle = Settings.from_env().ca_bundle
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes((host_bundle.read_bytes() if host_bundle else b"") + cert.read_bytes())
-    marker = b"".join(cert.read_bytes().splitlines()[5:7])  # from the middle of the base64
+    return bundle, b"\n".join(cert.read_bytes().splitlines()[5:7])
+
+
+def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path, test_ca):
+    """The build gets a CA bundle holding a certificate made for this test alone; it must
+    reach the build steps (they fetch from PyPI through it) yet appear in no layer."""
+    bundle, marker = test_ca
     repo = write_tree(tmp_path / "ca-check", {
         "binder/requirements.txt": "xarray-einstats\n",
+        # New content each run: BuildKit's cache does not key on secrets, so the same
+        # repository would reuse an earlier run's postBuild layer.
+        "nonce.txt": uuid.uuid4().hex,
         # Prove the bundle was there (by its hash, not its bytes) and usable for HTTPS.
         "binder/postBuild": "#!/bin/sh\nset -e\nsha256sum < \"$SSL_CERT_FILE\" | cut -c1-64 "
                             "> ca-seen.txt\npip download --quiet --no-deps --dest /tmp/dl "
@@ -181,23 +215,21 @@ def test_ca_bundle_reaches_the_build_but_no_layer(docker_engine, tmp_path):
     seen = sh(docker_engine, image, "cat ca-seen.txt; ls /run/secrets 2>&1 || true")
     assert seen.splitlines()[0] == hashlib.sha256(bundle.read_bytes()).hexdigest()
     assert "ca" not in seen.splitlines()[1:]
-
-    saved = subprocess.Popen([Settings.from_env().docker_cli, "save", image],
-                             stdout=subprocess.PIPE)
-    layers = 0
-    with tarfile.open(fileobj=saved.stdout, mode="r|") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            stream = archive.extractfile(member)
-            tail = b""
-            while chunk := stream.read(1 << 20):
-                window = tail + chunk
-                assert marker not in window, f"the CA bundle is in {member.name}"
-                tail = window[-len(marker):]
-            layers += member.name.endswith("layer.tar")
-    assert saved.wait() == 0
+    found, layers = layers_holding(image, marker)
+    assert found == [], f"the CA bundle is in {found}"
     assert layers > 5
+
+
+def test_the_layer_scan_finds_a_bundle_copied_into_a_layer(docker_engine, tmp_path, test_ca):
+    """The scan above can fail: a postBuild that copies the bundle into the image is
+    caught, in the layer it wrote."""
+    bundle, marker = test_ca
+    repo = write_tree(tmp_path / "ca-leak", {
+        "nonce.txt": uuid.uuid4().hex,
+        "binder/postBuild": "#!/bin/sh\nset -e\ncp \"$SSL_CERT_FILE\" leaked-ca.pem\n"})
+    image, _ = build_ok(str(repo), "--ca-bundle", str(bundle))
+    found, _ = layers_holding(image, marker)
+    assert len(found) == 1 and found[0].endswith("layer.tar"), found
 
 
 def test_push_speaks_binderhubs_protocol(docker_engine, quickstart):
@@ -220,3 +252,28 @@ def test_push_speaks_binderhubs_protocol(docker_engine, quickstart):
     docker_engine.remove(image)
     docker_engine.client.images.pull(image)  # what a node does: the pushed image is whole
     docker_engine.remove(image)
+
+
+def test_a_private_repository_builds_and_its_credentials_appear_nowhere(docker_engine,
+                                                                          tmp_path):
+    """A git URL carrying a user and token (a private repository) is fetched with them,
+    and neither reaches the image's labels, the events, or the output."""
+    from git_server import PrivateGitServer
+
+    token = "tok3n-" + uuid.uuid4().hex[:8]
+    (tmp_path / "served").mkdir()
+    server = PrivateGitServer(tmp_path / "served", "ada", token)
+    server.add("private", git_repo(tmp_path / "work", {"analysis.ipynb": "{}"}))
+    try:
+        no_credentials = run_cli("build", server.url("private"))
+        assert no_credentials.returncode == 1  # it is private indeed
+        result = run_cli("build", server.url("private", f"ada:{token}"), "--json-logs")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert token not in result.stdout + result.stderr
+        image = json.loads(result.stdout.splitlines()[-1])["message"].split()[-1]
+        attributes = docker_engine.client.images.get(image).attrs
+        assert attributes["Config"]["Labels"]["org.opencontainers.image.source"] == \
+            server.url("private")
+        assert token not in json.dumps(attributes)
+    finally:
+        server.shutdown()
