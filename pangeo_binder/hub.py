@@ -109,7 +109,8 @@ def configure(c: Any, caps: DaskCaps | None = None,
     spawner.fs_gid = 1000
     spawner.allow_privilege_escalation = False
     spawner.container_security_context = {"capabilities": {"drop": ["ALL"]},
-                                          "runAsNonRoot": True}
+                                          "runAsNonRoot": True,
+                                          "seccompProfile": {"type": "RuntimeDefault"}}
     # Requests equal to limits: the ResourceQuota counts both, and a session gets what
     # it was promised.
     cores = float(quantity(policy.caps.session_cores, "session cores"))

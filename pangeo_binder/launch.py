@@ -61,13 +61,16 @@ class SessionNames:
     quota: str
     token: str
     session: str
+    ingress: str
+    egress: str
 
     @classmethod
     def of(cls, target: KubeTarget) -> SessionNames:
         user = dns_name(target.user)
         base = f"pangeo-{user}"
         return cls(namespace=target.namespace or base, account=base, role=f"{base}-dask",
-                   quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session")
+                   quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session",
+                   ingress=f"{base}-ingress", egress=f"{base}-egress")
 
 
 @dataclass(frozen=True)
@@ -156,14 +159,21 @@ def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps) -> None:
     from kr8s.objects import Namespace
 
-    namespace = Namespace({"metadata": {"name": names.namespace, "labels": {
+    labels = {
         "app.kubernetes.io/part-of": "pangeo-binder",
-        "pangeo-binder/user": dns_name(target.user)}}}, api=api)
+        # What the Dask operator's admission webhooks select session namespaces by.
+        "pangeo-binder/user": dns_name(target.user),
+        # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod the
+        # product makes here passes the restricted profile.
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    namespace = Namespace({"metadata": {"name": names.namespace, "labels": labels}}, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
         if not namespace.exists():
             namespace.create()
         # The operator policy reads the worker cap from here.
-        namespace.patch({"metadata": {"annotations": {
+        namespace.patch({"metadata": {"labels": labels, "annotations": {
             MAX_WORKERS_ANNOTATION: str(caps.max_workers)}}})
 
 
@@ -268,6 +278,7 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
     from kr8s.objects import (
         LimitRange,
         Namespace,
+        NetworkPolicy,
         Pod,
         ResourceQuota,
         Role,
@@ -284,7 +295,8 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
         for cls, name in [(Service, names.session), (Secret, names.token),
                           (RoleBinding, names.role), (Role, names.role),
                           (ServiceAccount, names.account), (ResourceQuota, names.quota),
-                          (LimitRange, names.quota)]:
+                          (LimitRange, names.quota), (NetworkPolicy, names.ingress),
+                          (NetworkPolicy, names.egress)]:
             delete_if_present(cls(name, namespace=ns, api=api))
         if delete_namespace:
             delete_if_present(Namespace(ns, api=api))

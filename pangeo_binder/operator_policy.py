@@ -12,8 +12,9 @@ In a session namespace (one annotated with the session's caps by `pangeo-binder 
   their work belonged to a session that no longer exists, and garbage collection alone
   waits for each pod's graceful shutdown at the kubelet's pace (a minute on a busy node);
   garbage collection stays the guarantee when the operator is down;
-- a worker group asking for more workers than the namespace's cap is clamped to the cap,
-  with a Warning event saying so (the ResourceQuota refuses any pod beyond it anyway).
+- it serves the admission webhooks that check, before they exist, every Dask object,
+  pod and Service in a session namespace (pangeo_binder.dask_admission has the rules:
+  the session's image, uid 1000, no privilege, no host access, within the worker cap).
 
 This module needs only kopf and kr8s (both ship with dask-kubernetes), so it runs in the
 pinned environment image without the rest of pangeo-binder.
@@ -23,9 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 
 import kopf
 import kr8s
+
+from .dask_admission import (
+    Policy,
+    Session,
+    cap_violation,
+    dask_violations,
+    pod_specs,
+    pod_violations,
+    restrict,
+    service_violations,
+    worker_counts,
+)
 
 DASK_GROUP = "kubernetes.dask.org"
 # Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
@@ -147,16 +162,109 @@ async def end_session(event, namespace, logger, **_) -> None:
     await _end_session_clusters(namespace, logger)
 
 
-@kopf.on.create(DASK_GROUP, "v1", "daskworkergroups")
-@kopf.on.field(DASK_GROUP, "v1", "daskworkergroups", field="spec.worker.replicas")
-async def clamp_workers(body, spec, namespace, patch, logger, **_) -> None:
-    namespace_obj = await _namespace(namespace)
-    cap = namespace_obj.annotations.get(MAX_WORKERS_ANNOTATION)
-    wanted = (spec.get("worker") or {}).get("replicas")
-    if cap is None or wanted is None or int(wanted) <= int(cap):
+# ------------------------------------------------------------------ admission
+
+DASK_KINDS = {"daskclusters": "DaskCluster", "daskworkergroups": "DaskWorkerGroup",
+              "daskjobs": "DaskJob", "daskautoscalers": "DaskAutoscaler"}
+DASK_COMPONENT_LABEL = "dask.org/cluster-name"
+
+
+@kopf.on.startup()
+async def serve_admission(settings: kopf.OperatorSettings, **_) -> None:
+    """Serve the admission webhooks (deploy/dask-operator/webhooks.yaml names them) with
+    the certificate deploy/dask-operator/install made, when it is mounted."""
+    certs = os.environ.get("PANGEO_BINDER_WEBHOOK_CERTS")
+    if certs:
+        settings.admission.server = kopf.WebhookServer(
+            addr="0.0.0.0", port=9443, certfile=f"{certs}/tls.crt", pkeyfile=f"{certs}/tls.key")
+
+
+def _policy() -> Policy:
+    """The operator's settings: image prefixes, priority classes and tolerations allowed
+    beyond the session's own image and the defaults."""
+    def items(name: str) -> tuple[str, ...]:
+        return tuple(i.strip() for i in os.environ.get(name, "").split(",") if i.strip())
+
+    return Policy(image_prefixes=items("PANGEO_BINDER_ALLOWED_IMAGE_PREFIXES"),
+                  priority_classes=items("PANGEO_BINDER_ALLOWED_PRIORITY_CLASSES"),
+                  tolerations=tuple(json.loads(
+                      os.environ.get("PANGEO_BINDER_ALLOWED_TOLERATIONS") or "[]")))
+
+
+async def _session(namespace: str) -> Session | None:
+    """The session of a session namespace (None for any other namespace): the images
+    its session pods run, and its worker cap."""
+    cap = (await _namespace(namespace)).annotations.get(MAX_WORKERS_ANNOTATION)
+    if cap is None:
+        return None
+    images = {container["image"] for pod in await _session_pods(namespace)
+              if not pod.metadata.get("deletionTimestamp")
+              for container in pod.raw["spec"]["containers"]}
+    return Session(images=frozenset(images), max_workers=int(cap))
+
+
+def _refuse(found: list[str]) -> None:
+    if found:
+        raise kopf.AdmissionError("pangeo-binder session policy: " + "; ".join(found),
+                                  code=403)
+
+
+def _spec_unchanged(operation: str, old, new) -> bool:
+    """Updates that leave the spec alone (finalizers, ownership, kopf's own annotations,
+    a deletion) need no check: refusing them could only block a cleanup."""
+    return operation == "UPDATE" and old is not None and new is not None and (
+        old.get("spec") == new.get("spec") or new["metadata"].get("deletionTimestamp"))
+
+
+async def restrict_dask(patch, **_) -> None:
+    """Fill in the restricted pod security a Dask object's pod specs leave out."""
+    def fill(body: dict) -> None:
+        for _, pod in pod_specs(body["kind"], body.get("spec") or {}):
+            restrict(pod)
+    patch.fns.append(fill)
+
+
+async def check_dask(body, namespace, operation, old, new, **_) -> None:
+    """Refuse a Dask object that breaks the session policy, naming every rule."""
+    if _spec_unchanged(operation, old, new) or (session := await _session(namespace)) is None:
         return
-    patch.spec["worker"] = {"replicas": int(cap)}
-    message = (f"asked for {wanted} workers; this session may have at most {cap}: "
-               f"clamped to {cap}")
-    kopf.warn(body, reason="WorkerCapReached", message=message)
-    logger.warning(message)
+    kind, spec = body["kind"], body.get("spec") or {}
+    found = dask_violations(kind, spec, session, _policy())
+    if SESSION_LABEL in (body["metadata"].get("labels") or {}):
+        found.append(f"metadata.labels: {SESSION_LABEL} is reserved for session pods")
+    if kind in ("DaskCluster", "DaskWorkerGroup"):
+        api = await kr8s.asyncio.api()
+        clusters = [c.raw async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
+                                                        namespace=namespace)]
+        groups = [g.raw async for g in api.async_get(f"daskworkergroups.{DASK_GROUP}",
+                                                      namespace=namespace)]
+        if cap := cap_violation(kind, body["metadata"]["name"], spec,
+                                worker_counts(clusters, groups), session):
+            found.append(cap)
+    _refuse(found)
+
+
+for _plural in DASK_KINDS:
+    kopf.on.mutate(DASK_GROUP, "v1", _plural, id="restrict-dask",
+                   operations=["CREATE", "UPDATE"])(restrict_dask)
+    kopf.on.validate(DASK_GROUP, "v1", _plural, id="check-dask",
+                     operations=["CREATE", "UPDATE"])(check_dask)
+
+
+@kopf.on.validate("", "v1", "pods", id="check-pod", operations=["CREATE"])
+async def check_pod(body, namespace, **_) -> None:
+    """Every pod in a session namespace is restricted; a Dask pod also runs the
+    session's image (a session pod's image is its launcher's choice: the hub's allowed
+    images, or the administrator's `launch`)."""
+    if (session := await _session(namespace)) is None:
+        return
+    labels = body["metadata"].get("labels") or {}
+    if labels.get(SESSION_LABEL) == "true" and DASK_COMPONENT_LABEL not in labels:
+        session = Session(images=frozenset(c["image"] for c in body["spec"]["containers"]))
+    _refuse(pod_violations(body["spec"], "spec", session, _policy()))
+
+
+@kopf.on.validate("", "v1", "services", id="check-service", operations=["CREATE", "UPDATE"])
+async def check_service(body, namespace, **_) -> None:
+    if await _session(namespace) is not None:
+        _refuse(service_violations(body.get("spec") or {}, "spec"))

@@ -15,13 +15,22 @@ _GH = re.compile(
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)\S+$")
 GIT_SCHEMES = ("https", "http", "file", "ssh", "git")
 _REF = re.compile(r"^[^\s~^:?*\[\\]+$")
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^/\s@]+)@")
+
+
+def _drop_secret(match: re.Match) -> str:
+    scheme, userinfo = match[1], match[2]
+    # ssh://git@host names an account, not a secret; over http(s) a bare user name is
+    # often a token (https://TOKEN@github.com/...).
+    if ":" not in userinfo and scheme.lower() in ("ssh", "git+ssh"):
+        return match[0]
+    return f"{scheme}://"
 
 
 def without_credentials(text: str) -> str:
-    """`text` with the user name, password or token of every URL in it removed: what
-    may reach an image label, an event, a log or an error message."""
-    return _USERINFO.sub(r"\1", text)
+    """`text` with the password or token of every URL in it removed: what may reach an
+    image label, an event, a log or an error message."""
+    return _USERINFO.sub(_drop_secret, text)
 
 
 @dataclass(frozen=True)
