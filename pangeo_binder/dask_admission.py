@@ -8,7 +8,9 @@ operator (pangeo_binder.operator_policy) before any such object or pod exists:
 
 - `restrict` fills in the restricted pod security (uid 1000, non-root, no privilege
   escalation, no capabilities, the runtime's seccomp profile) where a spec says nothing,
-  so `KubeCluster()`'s plain specs pass;
+  so `KubeCluster()`'s plain specs pass, and gives every Dask container the session's
+  TLS credentials (`tls_env`): scheduler and workers accept only connections that
+  present them;
 - `violations` names every rule a spec breaks; one is enough to refuse it.
 
 Pure functions over plain dicts: no kopf, no API calls (the caller gathers the session's
@@ -31,6 +33,30 @@ DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
 )
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+# Every session namespace holds its Dask clusters' credentials in this Secret: one key
+# and self-signed certificate, made for that session alone, which is also the only CA its
+# schedulers and workers trust (pangeo_binder.dask_tls makes it).
+DASK_TLS_SECRET = "pangeo-binder-dask-tls"
+_TLS_FILES = {"CA_FILE": "tls.crt", "CLIENT__CERT": "tls.crt", "CLIENT__KEY": "tls.key",
+              "SCHEDULER__CERT": "tls.crt", "SCHEDULER__KEY": "tls.key",
+              "WORKER__CERT": "tls.crt", "WORKER__KEY": "tls.key"}
+# The scheduler's HTTP API, which the Dask operator uses to retire workers and check
+# idleness (its RPC fallback does not speak TLS); the rest are distributed's defaults.
+SCHEDULER_HTTP_ROUTES = [
+    "distributed.http.scheduler.prometheus", "distributed.http.scheduler.info",
+    "distributed.http.scheduler.json", "distributed.http.health", "distributed.http.proxy",
+    "distributed.http.statics", "distributed.http.scheduler.api"]
+
+
+def tls_env() -> list[dict[str, Any]]:
+    """Dask's TLS configuration, as environment variables of a container: encryption
+    required, the credentials from the namespace's Secret (distributed reads PEM text in
+    these variables as the certificates themselves)."""
+    return [{"name": "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION", "value": "True"}] + [
+        {"name": f"DASK_DISTRIBUTED__COMM__TLS__{name}",
+         "valueFrom": {"secretKeyRef": {"name": DASK_TLS_SECRET, "key": key}}}
+        for name, key in _TLS_FILES.items()]
 
 
 @dataclass(frozen=True)
@@ -68,16 +94,24 @@ def pod_specs(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
             yield f"spec.cluster.{path}", pod
 
 
-def restrict(pod: dict) -> None:
-    """Fill in the restricted security settings a pod spec leaves out (in place)."""
+def restrict(pod: dict, scheduler: bool = False) -> None:
+    """Fill in the restricted security settings a pod spec leaves out, and set the
+    session's TLS configuration (replacing any of the same names), in place."""
     security = pod.setdefault("securityContext", {})
     for key, value in POD_SECURITY.items():
         security.setdefault(key, value)
+    ours = tls_env()
+    if scheduler:
+        ours.append({"name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES",
+                     "value": repr(SCHEDULER_HTTP_ROUTES)})
+    names = {entry["name"] for entry in ours}
     for name in _CONTAINER_LISTS:
         for container in pod.get(name) or []:
             security = container.setdefault("securityContext", {})
             for key, value in CONTAINER_SECURITY.items():
                 security.setdefault(key, value)
+            env = [e for e in container.get("env") or [] if e.get("name") not in names]
+            container["env"] = env + ours
 
 
 def _containers(pod: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -205,6 +239,9 @@ def cap_violation(kind: str, name: str, spec: Mapping[str, Any], counts: Mapping
         else:
             counts[f"DaskCluster/{name}"] = _replicas(spec)
     else:
+        if name == f"{spec.get('cluster')}-default":
+            # The operator making a cluster's default group: counted once, as the group.
+            counts.pop(f"DaskCluster/{spec.get('cluster')}", None)
         counts[f"DaskWorkerGroup/{name}"] = _replicas(spec)
     total = sum(counts.values())
     if total > session.max_workers:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dask_admission import tls_env
 from .dask_policy import DaskCaps, quantity, session_dask_env
 from .errors import PangeoBinderError
 from .kube import connect, dns_name
@@ -72,7 +73,10 @@ class HubPolicy:
         dask_env = {key: value.replace("{", "{{").replace("}", "}}")
                     for key, value in session_dask_env(image, names.namespace,
                                                        self.caps).items()}
-        spawner.environment = {**spawner.environment, **dask_env}
+        # The session's Dask credentials, from the Secret prepare_user_access made.
+        tls = {entry["name"]: entry.get("value") or {"valueFrom": entry["valueFrom"]}
+               for entry in tls_env()}
+        spawner.environment = {**spawner.environment, **dask_env, **tls}
         spawner.log.info("pangeo-binder: %s gets %s in %s (up to %d Dask workers)",
                          user, image, names.namespace, self.caps.max_workers)
 

@@ -17,7 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dask_admission import DASK_TLS_SECRET, tls_env
 from .dask_policy import MAX_WORKERS_ANNOTATION, DaskCaps, session_dask_env
+from .dask_tls import ensure_credentials
 from .engine import Engine
 from .errors import PangeoBinderError
 from .events import Emit, Event, Phase
@@ -153,7 +155,8 @@ def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
     names = SessionNames.of(target)
     return render("session/objects.yaml.j2", names=names, namespace=names.namespace,
                   user=dns_name(target.user), image=image, caps=caps, quota=caps.quota(),
-                  token=token, dask_env=session_dask_env(image, names.namespace, caps))
+                  token=token, dask_env=session_dask_env(image, names.namespace, caps),
+                  tls_env=tls_env())
 
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps) -> None:
@@ -175,6 +178,9 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
         # The operator policy reads the worker cap from here.
         namespace.patch({"metadata": {"labels": labels, "annotations": {
             MAX_WORKERS_ANNOTATION: str(caps.max_workers)}}})
+    ensure_credentials(api, names.namespace, {
+        "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
+        "pangeo-binder/user": dns_name(target.user)})
 
 
 def prepare_user_access(api, target: KubeTarget, caps: DaskCaps) -> SessionNames:
@@ -296,7 +302,7 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
                           (RoleBinding, names.role), (Role, names.role),
                           (ServiceAccount, names.account), (ResourceQuota, names.quota),
                           (LimitRange, names.quota), (NetworkPolicy, names.ingress),
-                          (NetworkPolicy, names.egress)]:
+                          (NetworkPolicy, names.egress), (Secret, DASK_TLS_SECRET)]:
             delete_if_present(cls(name, namespace=ns, api=api))
         if delete_namespace:
             delete_if_present(Namespace(ns, api=api))

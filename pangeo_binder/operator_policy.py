@@ -134,21 +134,27 @@ async def own_existing_cluster(name, namespace, logger, **_) -> None:
 
 
 async def _end_session_clusters(namespace: str, logger) -> None:
-    """Delete the namespace's DaskClusters and force-delete their pods, until none is
-    left (a worker Deployment may make a pod again before it is itself gone)."""
+    """Delete the namespace's DaskClusters, their Deployments (so that no ReplicaSet
+    keeps making pods) and force-delete their pods, until only clusters on their way out
+    are left (their finalizers are the operator's to release)."""
     api = await kr8s.asyncio.api()
+    selector = "dask.org/cluster-name"
     for _ in range(60):
-        clusters = [c async for c in api.async_get("daskclusters.kubernetes.dask.org",
+        clusters = [c async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
                                                     namespace=namespace)]
+        deployments = [d async for d in api.async_get("deployments", namespace=namespace,
+                                                       label_selector=selector)]
         pods = [p async for p in api.async_get("pods", namespace=namespace,
-                                                label_selector="dask.org/cluster-name")]
-        if not clusters and not pods:
+                                                label_selector=selector)]
+        live = [c for c in clusters if not c.metadata.get("deletionTimestamp")]
+        if not live and not deployments and not pods:
             return
-        for obj in clusters + pods:
+        for obj in live + deployments + pods:
             with contextlib.suppress(kr8s.NotFoundError):
                 await obj.delete(force=isinstance(obj, kr8s.asyncio.objects.Pod))
-        logger.info(f"the session is gone: deleting {len(clusters)} Dask cluster(s) and "
-                    f"{len(pods)} Dask pod(s) in {namespace}")
+        logger.info(f"the session is gone: deleting {len(live)} Dask cluster(s), "
+                    f"{len(deployments)} Deployment(s) and {len(pods)} pod(s) in "
+                    f"{namespace}")
         await asyncio.sleep(1)
 
 
@@ -219,8 +225,8 @@ def _spec_unchanged(operation: str, old, new) -> bool:
 async def restrict_dask(patch, **_) -> None:
     """Fill in the restricted pod security a Dask object's pod specs leave out."""
     def fill(body: dict) -> None:
-        for _, pod in pod_specs(body["kind"], body.get("spec") or {}):
-            restrict(pod)
+        for where, pod in pod_specs(body["kind"], body.get("spec") or {}):
+            restrict(pod, scheduler=where.endswith("scheduler.spec"))
     patch.fns.append(fill)
 
 

@@ -135,6 +135,8 @@ def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
         **_dir_files(base_images_dir() / "conda-notebook"),
         "dask.yaml": notebook / "dask.yaml",
         "jupyter_server_config.py": notebook / "jupyter_server_config.py",
+        "pangeo_binder_dask_tls.py": notebook / "pangeo_binder_dask_tls.py",
+        "pangeo-binder-dask-tls.pth": notebook / "pangeo-binder-dask-tls.pth",
         "installer.lock": environment_lock_path(CONDA_INSTALLER_ENVIRONMENT),
         "conda-lock.yml": lock.text,
         "packages.json": install_manifest(lock),
@@ -157,6 +159,7 @@ def operator_image_plan(environment: ImagePlan) -> ImagePlan:
         **_dir_files(base_images_dir() / "dask-operator"),
         "pangeo_binder/__init__.py": package / "__init__.py",
         "pangeo_binder/operator_policy.py": package / "operator_policy.py",
+        "pangeo_binder/dask_admission.py": package / "dask_admission.py",
     }
     digest = content_hash([environment.content_hash, *_files_digest(files)])
     return ImagePlan(

@@ -124,6 +124,12 @@ def test_workers_are_capped_over_all_clusters_and_groups():
     # More worker groups than the cap, one worker each.
     assert cap_violation("DaskWorkerGroup", "extra", {"worker": {"replicas": 2}}, counts,
                          SESSION)
+    # The operator making a new cluster's default group: counted once, as the group.
+    fresh = worker_counts([{"metadata": {"name": "c"}, "spec": {"worker": {"replicas": 2}}}],
+                          [])
+    assert cap_violation("DaskWorkerGroup", "c-default", {"cluster": "c",
+                                                          "worker": {"replicas": 2}},
+                         fresh, SESSION) is None
     # Scaling the default group is counted once, not beside the cluster's old replicas.
     assert cap_violation("DaskWorkerGroup", "a-default", {"worker": {"replicas": 2}},
                          counts, SESSION) is None

@@ -102,6 +102,7 @@ def require_cluster() -> None:
 def kubecluster_probe(token_variable: str) -> str:
     """Python to run in a session pod, as a notebook would: KubeCluster() with 2 workers
     computes a sum; prints SUM, VERSIONS (distinct distributed versions of the workers),
+    ADDRESS (the scheduler's, as the client reached it),
     DASHBOARD (the link), PROXIED (its status through jupyter-server-proxy with the
     server's token from `token_variable`) and REFUSED (the proxy's answer for the API
     server, which it must not reach)."""
@@ -115,6 +116,7 @@ client.wait_for_workers(2, timeout=240)
 print("SUM", da.ones((2000, 2000), chunks=500).sum().compute())
 workers = client.get_versions()["workers"].values()
 print("VERSIONS", len({{v["packages"]["distributed"] for v in workers}}))
+print("ADDRESS", client.scheduler.address)
 print("DASHBOARD", cluster.dashboard_link)
 import os, urllib.error, urllib.request
 lab = "http://127.0.0.1:8888"

@@ -68,6 +68,13 @@ def alice(image) -> str:
     return result.stdout.strip()
 
 
+@pytest.fixture(scope="module")
+def bob(image) -> str:
+    result = launch(image, BOB)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
 def test_launch_creates_a_locked_down_session(alice, image):
     ns = f"pangeo-{ALICE}"
     pod = json.loads(kubectl("-n", ns, "get", "pod", f"pangeo-{ALICE}-session", "-o", "json"))
@@ -108,23 +115,26 @@ def test_launching_twice_finds_the_first_session(alice, image):
                    "-o", "jsonpath={.metadata.uid}") == uid
 
 
-def test_workers_beyond_the_cap_are_clamped_visibly(alice):
+def test_workers_beyond_the_cap_are_refused_by_the_api_server(alice):
     out = in_session(ALICE, """
 from dask_kubernetes.operator import KubeCluster
-import time
-cluster = KubeCluster(name="big", n_workers=5)
-cluster.scale(7)
-time.sleep(8)
-print("WORKERS", len(cluster.scheduler_info["workers"]))
+try:
+    KubeCluster(name="big", n_workers=5)
+except Exception as error:
+    print("REFUSED", error)
+cluster = KubeCluster(name="small", n_workers=1)
+try:
+    cluster.scale(7)
+except Exception as error:
+    print("SCALE REFUSED", error)
+cluster.scale(2)  # within the cap
+cluster.close()
 """)
     ns = f"pangeo-{ALICE}"
-    replicas = kubectl("-n", ns, "get", "daskworkergroup", "big-default", "-o",
-                       "jsonpath={.spec.worker.replicas}", check=False)
-    events = kubectl("-n", ns, "get", "events", "--field-selector",
-                     "reason=WorkerCapReached", "-o", "jsonpath={.items[*].message}")
-    assert "at most 2" in events and "clamped to 2" in events
-    assert replicas in ("2", "")  # "" once the cluster closed with the script
-    assert "WORKERS" in out and int(out.split("WORKERS")[1].split()[0]) <= 2
+    assert "more than its cap of 2" in out.split("REFUSED", 1)[1].splitlines()[0], out
+    assert "7 workers in all of this session's Dask clusters is more than its cap of 2" in \
+        out.split("SCALE REFUSED", 1)[1].splitlines()[0], out
+    assert "big" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
     quota = kubectl("-n", ns, "get", "resourcequota", f"pangeo-{ALICE}-caps", "-o",
                     "jsonpath={.spec.hard.pods}")
     assert quota == "4"  # session + scheduler + 2 workers, enforced by the API server
@@ -135,6 +145,7 @@ print("WORKERS", len(cluster.scheduler_info["workers"]))
 def test_kubecluster_computes_in_the_users_namespace_owned_by_the_session(alice):
     out = in_session(ALICE, kubecluster_probe("JUPYTER_TOKEN"))
     assert "SUM 4000000.0" in out
+    assert f"ADDRESS tls://work-scheduler.pangeo-{ALICE}:8786" in out  # over TLS
     assert "VERSIONS 1" in out
     assert f"DASHBOARD /proxy/work-scheduler.pangeo-{ALICE}:8787/status" in out
     # The dashboard is served through jupyter-server-proxy; other hosts are not.
@@ -144,9 +155,7 @@ def test_kubecluster_computes_in_the_users_namespace_owned_by_the_session(alice)
     assert [(o["kind"], o["name"]) for o in owners] == [("Pod", f"pangeo-{ALICE}-session")]
 
 
-def test_another_user_gets_403_on_everything_of_the_first(alice, image):
-    result = launch(image, BOB)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_another_user_gets_403_on_everything_of_the_first(alice, bob):
     ns = f"pangeo-{ALICE}"
     paths = {
         "daskclusters": f"/apis/kubernetes.dask.org/v1/namespaces/{ns}/daskclusters",
@@ -162,6 +171,148 @@ def test_another_user_gets_403_on_everything_of_the_first(alice, image):
     assert results == {key: 403 for key in results}, results
     assert len(results) == 12
     assert "work" in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+
+
+# Shapes of Dask objects that would give a session host access, another image, the
+# scheduler outside the cluster, or more workers than its cap; each is refused by the API
+# server (the operator's admission webhook), naming the rule. Made with bob's own
+# ServiceAccount from inside his session, as an attacker would.
+ATTACK_PROBE = """
+import copy, json, os
+from dask_kubernetes.operator import make_cluster_spec
+from kr8s.objects import new_class
+group, ns = "kubernetes.dask.org/v1", os.environ["DASK_KUBERNETES__NAMESPACE"]
+image = os.environ["DASK_KUBERNETES__IMAGE"]
+DaskCluster = new_class("DaskCluster", group)
+DaskWorkerGroup = new_class("DaskWorkerGroup", group)
+DaskJob = new_class("DaskJob", group)
+
+def cluster(name, change=lambda spec: None, workers=1):
+    spec = make_cluster_spec(name=name, image=image, n_workers=workers)
+    change(spec["spec"])
+    return DaskCluster(spec, namespace=ns)
+
+def sched(spec):
+    return spec["scheduler"]["spec"]
+
+def container(spec):
+    return sched(spec)["containers"][0]
+
+attacks = {
+    "privileged": lambda s: container(s).update(securityContext={"privileged": True}),
+    "root": lambda s: sched(s).update(securityContext={"runAsUser": 0}),
+    "hostpath": lambda s: sched(s).update(volumes=[{"name": "node", "hostPath": {"path": "/"}}]),
+    "hostnetwork": lambda s: sched(s).update(hostNetwork=True),
+    "nodename": lambda s: sched(s).update(nodeName="pangeo-binder-dev"),
+    "image": lambda s: container(s).update(image="pangeo-binder/python:latest"),
+    "priority": lambda s: sched(s).update(priorityClassName="system-node-critical"),
+    "tolerations": lambda s: sched(s).update(tolerations=[{"operator": "Exists"}]),
+    "nodeport": lambda s: s["scheduler"]["service"].update(type="NodePort"),
+    "loadbalancer": lambda s: s["scheduler"]["service"].update(type="LoadBalancer"),
+    "workers": lambda s: s["worker"].update(replicas=5),
+}
+results = {}
+def attempt(name, make):
+    try:
+        make().create()
+        results[name] = "CREATED"
+    except Exception as error:
+        results[name] = str(error)
+for name, change in attacks.items():
+    attempt(name, lambda: cluster(f"attack-{name}", change))
+runner = copy.deepcopy(make_cluster_spec(name="x", image=image)["spec"]["scheduler"]["spec"])
+runner["containers"][0]["securityContext"] = {"privileged": True}
+attempt("job", lambda: DaskJob({"metadata": {"name": "attack-job"}, "spec": {
+    "job": {"spec": runner},
+    "cluster": {"spec": make_cluster_spec(name="x", image=image, n_workers=1)["spec"]}}},
+    namespace=ns))
+# Within the cap, one cluster; then worker groups until the cap is passed.
+cluster("ok").create()
+def worker_group(name):
+    spec = copy.deepcopy(make_cluster_spec(name="ok", image=image)["spec"]["worker"])
+    spec["replicas"] = 1
+    return DaskWorkerGroup({"metadata": {"name": name}, "spec": {"cluster": "ok",
+                                                                "worker": spec}}, namespace=ns)
+attempt("group-within-cap", lambda: worker_group("ok-extra"))
+attempt("group-past-cap", lambda: worker_group("ok-extra2"))
+print(json.dumps(results))
+"""
+RULES = {
+    "privileged": "privileged containers are not allowed",
+    "root": "must run as uid 1000, not 0",
+    "hostpath": "hostPath volumes are not allowed",
+    "hostnetwork": "host namespaces are not allowed",
+    "nodename": "choosing a node is not allowed",
+    "image": "is not the session's image",
+    "priority": "priority class 'system-node-critical' is not allowed",
+    "tolerations": "is not allowed",
+    "nodeport": "NodePort services are not allowed (ClusterIP only)",
+    "loadbalancer": "LoadBalancer services are not allowed (ClusterIP only)",
+    "workers": "more than its cap of 2",
+    "job": "spec.job.spec.containers[0]: privileged containers are not allowed",
+    "group-past-cap": "3 workers in all of this session's Dask clusters is more than its cap",
+}
+
+
+def test_forbidden_dask_objects_are_refused_by_the_api_server(bob):
+    ns = f"pangeo-{BOB}"
+    try:
+        results = json.loads(in_session(BOB, ATTACK_PROBE).strip().splitlines()[-1])
+        assert results.pop("group-within-cap") == "CREATED"
+        for attack, rule in RULES.items():
+            message = results.pop(attack)
+            assert "pangeo-binder session policy" in message and rule in message, \
+                (attack, message)
+        assert results == {}
+        made = kubectl("-n", ns, "get", "pods,daskclusters,daskjobs,services", "-o", "name")
+        assert "attack-" not in made, made
+    finally:
+        kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
+
+
+# From bob's session, alice's scheduler, the way a stranger would try it: plain TCP (what
+# any pod on the cluster network can do), TLS with bob's own session credentials, and TLS
+# with a certificate of his own making. Each must be refused before anything runs.
+INTRUDER_PROBE = """
+import asyncio, json
+from distributed import Client
+from distributed.core import rpc
+from distributed.security import Security
+target = "work-scheduler.pangeo-{alice}.svc.cluster.local:8786"
+results = {{}}
+def plant():
+    open("/tmp/intruder-was-here", "w").write("bob")
+async def plain():
+    async with rpc("tcp://" + target, connection_args={{"require_encryption": False}},
+                   timeout=15) as scheduler:
+        return await scheduler.identity()
+def attempt(name, call):
+    try:
+        results[name] = "ANSWERED " + str(call())[:100]
+    except Exception as error:
+        results[name] = "REFUSED " + type(error).__name__
+attempt("plain tcp", lambda: asyncio.run(asyncio.wait_for(plain(), 30)))
+attempt("tls, bob's credentials",
+        lambda: Client("tls://" + target, timeout=15).run(plant))
+attempt("tls, a certificate of bob's own",
+        lambda: Client("tls://" + target, timeout=15, security=Security.temporary()).run(plant))
+print(json.dumps(results))
+"""
+
+
+def test_another_user_cannot_reach_the_first_users_dask_cluster(alice, bob):
+    ns = f"pangeo-{ALICE}"
+    workers = kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
+                      "name").split()
+    assert workers, "alice's 'work' cluster of an earlier test should be running"
+    out = in_session(BOB, INTRUDER_PROBE.format(alice=ALICE))
+    results = json.loads(out.strip().splitlines()[-1])
+    assert set(results) == {"plain tcp", "tls, bob's credentials",
+                            "tls, a certificate of bob's own"}
+    assert all(r.startswith("REFUSED") for r in results.values()), results
+    for worker in workers:
+        assert kubectl("-n", ns, "exec", worker.split("/")[1], "--", "ls", "/tmp",
+                       check=False).find("intruder-was-here") == -1
 
 
 def test_forced_delete_of_the_session_removes_its_dask_cluster(alice):
