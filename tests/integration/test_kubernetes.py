@@ -173,6 +173,21 @@ def test_another_user_gets_403_on_everything_of_the_first(alice, bob):
     assert "work" in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
 
 
+def test_an_idle_cluster_removes_itself(bob):
+    """The operator checks idleness through the scheduler's HTTP API: TLS on the Dask
+    port must not keep it from removing an idle cluster."""
+    ns = f"pangeo-{BOB}"
+    in_session(BOB, """
+from dask_kubernetes.operator import KubeCluster
+cluster = KubeCluster(name="idle", n_workers=1, idle_timeout=5, shutdown_on_close=False)
+assert cluster.scheduler_address.startswith("tls://")
+""")
+    assert "idle" in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+    wait_until(lambda: "idle" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name"),
+               120, "the idle cluster is still there", ns)
+    wait_until(lambda: not dask_pods(ns), 90, "the idle cluster's pods are still there", ns)
+
+
 # Shapes of Dask objects that would give a session host access, another image, the
 # scheduler outside the cluster, or more workers than its cap; each is refused by the API
 # server (the operator's admission webhook), naming the rule. Made with bob's own
