@@ -484,6 +484,7 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
                 raise LockError(f"{package.filename} from {package.url} has sha256 "
                                 f"{digest}, not the locked {package.sha256}")
             cached.parent.mkdir(exist_ok=True)
+            partial.chmod(0o644)  # readable in the build, like any fetched file
             os.replace(partial, cached)
         files[package.filename] = cached
     return files
