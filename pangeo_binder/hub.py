@@ -17,8 +17,11 @@ with BinderHub's BinderSpawner (a KubeSpawner subclass) alike.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .dask_admission import tls_env
@@ -32,6 +35,22 @@ NAMESPACE_TEMPLATE = "pangeo-{username}"  # as `launch --kubernetes`: pangeo-USE
 # (operator_policy.SESSION_SELECTOR; that module runs without this one's dependencies).
 SESSION_LABELS = {"app.kubernetes.io/part-of": "pangeo-binder",
                   "pangeo-binder/session": "true"}
+
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def hub_account(token_file: Path = SERVICE_ACCOUNT_TOKEN) -> str | None:
+    """The hub's own ServiceAccount, "NAMESPACE:NAME", from its token's subject
+    (system:serviceaccount:NAMESPACE:NAME); None outside a pod."""
+    try:
+        payload = token_file.read_text().split(".")[1]
+    except (OSError, IndexError):
+        return None
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    prefix = "system:serviceaccount:"
+    subject = claims.get("sub", "")
+    return subject.removeprefix(prefix) if subject.startswith(prefix) else None
 
 
 class ImageNotAllowedError(PangeoBinderError):
@@ -63,7 +82,7 @@ class HubPolicy:
         user = spawner.user.name
         target = KubeTarget(user=user, namespace=spawner.namespace)
         names = await asyncio.to_thread(
-            lambda: prepare_user_access(connect(), target, self.caps))
+            lambda: prepare_user_access(connect(), target, self.caps, hub_account()))
         spawner.image = image
         spawner.service_account = names.account
         spawner.extra_labels = {**spawner.extra_labels, **SESSION_LABELS,

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .dask_admission import DASK_TLS_SECRET, tls_env
-from .dask_policy import MAX_WORKERS_ANNOTATION, DaskCaps, session_dask_env
+from .dask_policy import (
+    HUB_ACCOUNT_ANNOTATION,
+    HUB_BINDING,
+    MAX_WORKERS_ANNOTATION,
+    DaskCaps,
+    session_dask_env,
+)
 from .dask_tls import ensure_credentials
 from .engine import Engine
 from .errors import PangeoBinderError
@@ -159,7 +165,11 @@ def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
                   tls_env=tls_env())
 
 
-def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps) -> None:
+def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
+                      hub_account: str | None = None) -> None:
+    """The user's namespace, marked as a session namespace with its caps. With
+    `hub_account` ("NAMESPACE:NAME" of the hub's ServiceAccount), the namespace asks the
+    Dask operator to give that account the rights a hub needs there, and nowhere else."""
     from kr8s.objects import Namespace
 
     labels = {
@@ -171,24 +181,54 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
     }
-    namespace = Namespace({"metadata": {"name": names.namespace, "labels": labels}}, api=api)
+    # The operator policy reads the worker cap from here.
+    annotations = {MAX_WORKERS_ANNOTATION: str(caps.max_workers)}
+    if hub_account:
+        annotations[HUB_ACCOUNT_ANNOTATION] = hub_account
+    namespace = Namespace({"metadata": {"name": names.namespace, "labels": labels,
+                                        "annotations": annotations}}, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
         if not namespace.exists():
             namespace.create()
-        # The operator policy reads the worker cap from here.
-        namespace.patch({"metadata": {"labels": labels, "annotations": {
-            MAX_WORKERS_ANNOTATION: str(caps.max_workers)}}})
+        else:
+            namespace.refresh()
+            # A hub may not patch namespaces: it only ever finds them as it made them.
+            if any(namespace.labels.get(k) != v for k, v in labels.items()) or any(
+                    namespace.annotations.get(k) != v for k, v in annotations.items()):
+                namespace.patch({"metadata": {"labels": labels, "annotations": annotations}})
+    if hub_account:
+        _wait_for_hub_rights(api, names.namespace)
     ensure_credentials(api, names.namespace, {
         "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
         "pangeo-binder/user": dns_name(target.user)})
 
 
-def prepare_user_access(api, target: KubeTarget, caps: DaskCaps) -> SessionNames:
+def _wait_for_hub_rights(api, namespace: str, timeout: float = 60) -> None:
+    """Until the Dask operator has bound the hub's session rights in `namespace` (the
+    hub can read that RoleBinding once it exists, and only then)."""
+    import kr8s
+    from kr8s.objects import RoleBinding
+
+    binding = RoleBinding(HUB_BINDING, namespace=namespace, api=api)
+
+    def bound() -> bool:
+        try:
+            return binding.exists()
+        except kr8s.ServerError:  # 403 until the binding exists
+            return False
+
+    wait_for(bound, timeout, f"the Dask operator did not give the hub its rights in "
+                             f"{namespace} within {timeout:.0f}s; is the operator running?")
+
+
+def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,
+                        hub_account: str | None = None) -> SessionNames:
     """The user's namespace with its least-privilege ServiceAccount, Role, RoleBinding
     and caps: everything around the session pod. `launch --kubernetes` adds the pod;
-    the JupyterHub hooks call this and let KubeSpawner make it."""
+    the JupyterHub hooks call this (with their `hub_account`) and let KubeSpawner make
+    it."""
     names = SessionNames.of(target)
-    _ensure_namespace(api, names, target, caps)
+    _ensure_namespace(api, names, target, caps, hub_account)
     for manifest in render("session/access.yaml.j2", names=names, namespace=names.namespace,
                            user=dns_name(target.user), caps=caps, quota=caps.quota()):
         ensure(api, manifest)

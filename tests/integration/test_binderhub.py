@@ -254,6 +254,7 @@ def hub(registry) -> Hub:
         kubectl("delete", "namespace", f"pangeo-{user}", "--wait=false", check=False)
     kubectl("delete", "namespace", "pangeo-hub", "--wait=false", check=False)
     kubectl("delete", "clusterrolebinding,clusterrole", "pangeo-binder-hub", check=False)
+    kubectl("delete", "clusterrole", "pangeo-binder-hub-session", check=False)
 
 
 def session_pod(user: str) -> dict:
@@ -296,6 +297,38 @@ def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice):
                                      headers={"Authorization": f"token {hub.user_token(ALICE)}"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert answer.status == 200
+
+
+HUB_ACCOUNT = "system:serviceaccount:pangeo-hub:hub"
+
+
+def hub_can(verb: str, resource: str, namespace: str) -> bool:
+    answer = kubectl("auth", "can-i", verb, resource, "--as", HUB_ACCOUNT, "-n", namespace,
+                     check=False)
+    return answer.strip() == "yes"
+
+
+def test_the_hub_holds_no_secrets_and_makes_pods_only_in_its_session_namespaces(hub, alice):
+    rules = kubectl("auth", "can-i", "--list", "--as", HUB_ACCOUNT, "-n", "kube-system")
+    granted = {row.split()[0]: row for row in rules.splitlines()[1:] if row.strip()}
+    assert not [r for r in granted if r.startswith("secrets")], rules
+    assert "create" not in granted.get("pods", ""), rules
+    for namespace in ("default", "kube-system", "dask-operator"):
+        for verb, resource in [("create", "pods"), ("get", "secrets"), ("list", "secrets"),
+                               ("create", "secrets"), ("create", "rolebindings")]:
+            assert not hub_can(verb, resource, namespace), (verb, resource, namespace)
+    # Nor may it mark an existing namespace as one of its own.
+    assert not hub_can("patch", "namespaces", "kube-system")
+    # In the namespace of a session it made, it may.
+    assert hub_can("create", "pods", f"pangeo-{ALICE}")
+    assert hub_can("create", "secrets", f"pangeo-{ALICE}")
+    # Playing the hub gone rogue: a pod in another namespace is refused by the API server.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rogue"},
+           "spec": {"containers": [{"name": "x", "image": alice}]}}
+    refused = subprocess.run(["kubectl", "-n", "default", "create", "--as", HUB_ACCOUNT,
+                              "-f", "-"], input=json.dumps(pod), capture_output=True,
+                             text=True, check=False)
+    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
 
 
 def test_kubecluster_in_a_hub_server_computes_and_belongs_to_it(hub, alice):
