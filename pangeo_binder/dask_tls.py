@@ -47,14 +47,15 @@ def make_credentials(namespace: str) -> dict[str, str]:
 
 
 def ensure_credentials(api, namespace: str, labels: dict[str, str]) -> None:
-    """The namespace's Dask credentials Secret, made once: running clusters keep theirs."""
+    """The namespace's Dask credentials Secret, made once: running clusters keep theirs
+    (and no key is made when it exists)."""
     from kr8s.objects import Secret
 
-    secret = Secret({"metadata": {"name": DASK_TLS_SECRET, "namespace": namespace,
-                                  "labels": labels},
-                     "type": "kubernetes.io/tls",
-                     "data": {k: base64.b64encode(v.encode()).decode()
-                              for k, v in make_credentials(namespace).items()}}, api=api)
     with kubernetes_errors(f"cannot make the Dask credentials of {namespace}"):
-        if not secret.exists():
-            secret.create()
+        if Secret(DASK_TLS_SECRET, namespace=namespace, api=api).exists():
+            return
+        Secret({"metadata": {"name": DASK_TLS_SECRET, "namespace": namespace,
+                             "labels": labels},
+                "type": "kubernetes.io/tls",
+                "data": {k: base64.b64encode(v.encode()).decode()
+                         for k, v in make_credentials(namespace).items()}}, api=api).create()
