@@ -12,6 +12,17 @@ In jupyterhub_config.py, or the helm chart's `hub.extraConfig`:
 
 `configure` sets only `c.KubeSpawner` traits, so it works with plain KubeSpawner and
 with BinderHub's BinderSpawner (a KubeSpawner subclass) alike.
+
+BinderHub runs in one of two auth modes, and the hooks follow its `BinderSpawner`:
+- auth disabled (a public binder): the launcher makes up a token, passes it as
+  `user_options["token"]`, and hands the user `URL?token=TOKEN`. BinderSpawner puts that
+  token on the server's command line, so the server must be a plain Jupyter server
+  (`jupyter-lab`) that accepts exactly that token; `jupyterhub-singleuser` would ignore it
+  and answer 403.
+- auth enabled: users log in to the hub, and the server is `jupyterhub-singleuser`, which
+  lets in only its owner through the hub's OAuth.
+A plain KubeSpawner (no BinderSpawner) is the second case. The per-user namespace, RBAC,
+caps and Dask setup are the same in both.
 """
 
 from __future__ import annotations
@@ -28,7 +39,12 @@ from .dask_admission import tls_env
 from .dask_policy import DaskCaps, quantity, session_dask_env
 from .errors import PangeoBinderError
 from .kube import connect, dns_name
-from .launch import KubeTarget, delete_dask_clusters, prepare_user_access
+from .launch import (
+    KubeTarget,
+    delete_dask_clusters,
+    delete_session_namespace,
+    prepare_user_access,
+)
 
 NAMESPACE_TEMPLATE = "pangeo-{username}"  # as `launch --kubernetes`: pangeo-USER
 # The labels the Dask operator's policy looks for to make the pod own the user's clusters
@@ -57,6 +73,29 @@ class ImageNotAllowedError(PangeoBinderError):
     """A spawn asked for an image outside the hub's allowed prefixes."""
 
 
+class LaunchTokenError(PangeoBinderError):
+    """A spawn on a hub without login carried no launch token."""
+
+
+def hub_auth_enabled(spawner) -> bool:
+    """Whether users log in to the hub: BinderSpawner's `auth_enabled` (False on a public
+    BinderHub); a spawner without that trait is a hub's own, with login."""
+    return bool(getattr(spawner, "auth_enabled", True))
+
+
+def server_command(spawner) -> list[str]:
+    """The session's server: hub OAuth where users log in, else a plain JupyterLab that
+    BinderSpawner gives the launch token (see the module docstring)."""
+    if hub_auth_enabled(spawner):
+        return ["jupyterhub-singleuser"]
+    if not (spawner.user_options or {}).get("token"):
+        # Without one the server would make up a token nobody is given, or none at all.
+        raise LaunchTokenError("this hub has no login, so a spawn must carry its launch "
+                               "token in user_options['token'] (as BinderHub's launcher "
+                               "sends it)")
+    return ["jupyter-lab"]
+
+
 @dataclass(frozen=True)
 class HubPolicy:
     caps: DaskCaps = field(default_factory=DaskCaps)
@@ -79,6 +118,7 @@ class HubPolicy:
         """Before KubeSpawner makes the pod: the user's RBAC and caps, and the pod's
         image, service account, labels and Dask configuration."""
         image = self.image_for(spawner)
+        spawner.cmd = server_command(spawner)
         user = spawner.user.name
         target = KubeTarget(user=user, namespace=spawner.namespace)
         names = await asyncio.to_thread(
@@ -100,13 +140,20 @@ class HubPolicy:
                          user, image, names.namespace, self.caps.max_workers)
 
     async def post_stop(self, spawner) -> None:
-        """After the server stops: the user's Dask clusters go too (the operator policy
-        would remove them once it sees the pod gone; this does not wait for it)."""
-        count = await asyncio.to_thread(
-            lambda: delete_dask_clusters(connect(), spawner.namespace))
-        if count:
-            spawner.log.info("pangeo-binder: deleted %d Dask cluster(s) of %s",
-                             count, spawner.user.name)
+        """After the server stops, nothing of the session stays: its Dask clusters go at
+        once (the operator policy would remove them once it sees the pod gone; this does
+        not wait for it), then the namespace this hub made for it, with the user's RBAC
+        objects, quota, credentials and anything else in it. BinderHub's temporary users
+        would otherwise leave one namespace per click."""
+        def clean() -> tuple[int, bool]:
+            api = connect()
+            return (delete_dask_clusters(api, spawner.namespace),
+                    delete_session_namespace(api, spawner.namespace, hub_account()))
+
+        clusters, deleted = await asyncio.to_thread(clean)
+        spawner.log.info("pangeo-binder: %s stopped: %d Dask cluster(s) deleted, "
+                         "namespace %s %s", spawner.user.name, clusters, spawner.namespace,
+                         "deleted" if deleted else "kept (not made by this hub)")
 
 
 def configure(c: Any, caps: DaskCaps | None = None,
@@ -120,8 +167,6 @@ def configure(c: Any, caps: DaskCaps | None = None,
     spawner.enable_user_namespaces = True
     spawner.user_namespace_template = NAMESPACE_TEMPLATE
     spawner.automount_service_account_token = True  # KubeCluster() talks to the API
-    # The hub-aware server (the images' default command is a standalone JupyterLab).
-    spawner.cmd = ["jupyterhub-singleuser"]
     # A Pangeo image is large to pull and its server slow to import on a fraction of a
     # core: KubeSpawner's defaults (30 s to answer) give up on healthy sessions.
     spawner.start_timeout = 600

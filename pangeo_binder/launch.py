@@ -188,6 +188,7 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
     namespace = Namespace({"metadata": {"name": names.namespace, "labels": labels,
                                         "annotations": annotations}}, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
+        _wait_while_terminating(namespace)
         if not namespace.exists():
             namespace.create()
         else:
@@ -201,6 +202,20 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
     ensure_credentials(api, names.namespace, {
         "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
         "pangeo-binder/user": dns_name(target.user)})
+
+
+def _wait_while_terminating(namespace, timeout: float = 180) -> None:
+    """A namespace of an earlier session may still be on its way out (its pods
+    terminating): a new one of that name can be made only once it is gone."""
+
+    def settled() -> bool:
+        if not namespace.exists():
+            return True
+        namespace.refresh()
+        return not namespace.metadata.get("deletionTimestamp")
+
+    wait_for(settled, timeout, f"namespace {namespace.name} of an earlier session is "
+                               f"still being deleted after {timeout:.0f}s")
 
 
 def _wait_for_hub_rights(api, namespace: str, timeout: float = 60) -> None:
@@ -246,6 +261,26 @@ def delete_dask_clusters(api, namespace: str) -> int:
         for cluster in clusters:
             delete_if_present(cluster)
     return len(clusters)
+
+
+def delete_session_namespace(api, namespace: str, hub_account: str | None) -> bool:
+    """Delete `namespace` if the hub `hub_account` made it for a session; return whether
+    it did. The hub may delete only the namespaces whose rights the Dask operator bound
+    for it (deploy/jupyterhub/hub-rbac.yaml), and asks for no others."""
+    import kr8s
+    from kr8s.objects import Namespace
+
+    if not hub_account:
+        return False
+    with kubernetes_errors(f"cannot delete namespace {namespace}"):
+        try:
+            found = Namespace.get(namespace, api=api)
+        except kr8s.NotFoundError:
+            return False
+        if found.annotations.get(HUB_ACCOUNT_ANNOTATION) != hub_account or \
+                "pangeo-binder/user" not in found.labels:
+            return False
+        return delete_if_present(found)
 
 
 def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:

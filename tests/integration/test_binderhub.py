@@ -3,10 +3,10 @@
 BinderHub itself cannot be installed here, so its two sides are driven as BinderHub
 drives them: the builder image runs as a build pod (the same arguments, the node's
 Docker socket mounted, pushing to the local registry) and its JSON log stream is read;
-then a real JupyterHub with KubeSpawner and pangeo-binder's hooks (deploy/jupyterhub,
-configured by deploy/binderhub/values.yaml's hub.extraConfig) creates users and starts
-their servers through the REST API with `image` in user_options, as BinderHub's launcher
-does.
+then a real JupyterHub, configured as BinderHub's chart configures it without login
+(deploy/jupyterhub with deploy/binderhub/values.yaml's hub.extraConfig), is spoken to
+exactly as BinderHub's launcher speaks to it (binderhub_launcher.py), and the link it
+hands out is opened as a browser would. test_binderhub_auth.py does the same with login.
 """
 
 from __future__ import annotations
@@ -20,7 +20,18 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, require_registry, run_cli
+from binderhub_launcher import (
+    HUB_ACCOUNT,
+    Browser,
+    Launch,
+    Launcher,
+    LaunchFailed,
+    hub_namespaces,
+    install_hub,
+    opens_jupyterlab,
+    remove_hub,
+)
+from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, require_registry, run_cli
 from k8s_helpers import (
     dask_leftovers,
     dask_pods,
@@ -38,7 +49,6 @@ pytestmark = pytest.mark.integration
 
 RUN = uuid.uuid4().hex[:6]
 BUILDS = f"pangeo-binder-builds-{RUN}"
-ALICE, BOB, MALLORY = f"alice-{RUN}", f"bob-{RUN}", f"mallory-{RUN}"
 PHASES = ["fetching", "building", "pushing", "built"]  # in this order, failed instead
 
 
@@ -174,87 +184,15 @@ def test_a_failing_build_pod_ends_in_failed_and_pushes_nothing(builder, registry
     assert registry_tags(registry, repository) == []
 
 
-# ---------------------------------------------------------------- JupyterHub + KubeSpawner
-
-class Hub:
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-
-    def api(self, method: str, path: str, body: dict | None = None,
-            token: str | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            f"{self.url}/hub/api{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {token or self.token}",
-                     "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                text = answer.read()
-                return answer.status, json.loads(text) if text else {}
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    def spawn(self, user: str, image: str) -> int:
-        """As BinderHub's launcher: create the user, then start the server with the
-        image (and the launcher's other options) as user_options."""
-        status, _ = self.api("POST", f"/users/{user}")
-        assert status in (201, 409), status
-        status, _ = self.api("POST", f"/users/{user}/servers/", {
-            "image": image, "repo_url": "https://github.com/pangeo-data/example",
-            "token": uuid.uuid4().hex, "binder_ref_url": "https://example.org",
-            "binder_launch_host": "https://binder.example.org/",
-            "binder_request": "v2/gh/pangeo-data/example/main",
-            "binder_persistent_request": "v2/gh/pangeo-data/example/abc"})
-        return status
-
-    def server(self, user: str) -> dict:
-        return self.api("GET", f"/users/{user}")[1].get("servers", {}).get("", {})
-
-    def wait_ready(self, user: str) -> None:
-        def ready() -> bool:
-            server = self.server(user)
-            assert server, f"{user}'s spawn failed (see the hub's log)"
-            return server.get("ready")
-
-        wait_until(ready, 300, f"{user}'s server is ready")
-
-    def user_token(self, user: str) -> str:
-        status, body = self.api("POST", f"/users/{user}/tokens", {
-            "note": "test", "expires_in": 3600, "scopes": [f"access:servers!user={user}"]})
-        assert status == 201, body
-        return body["token"]
-
+# ------------------------------------------- a badge click: BinderHub's launcher, no login
 
 @pytest.fixture(scope="module")
-def hub(registry) -> Hub:
-    result = run_cli("base", "--hub")
-    assert result.returncode == 0, result.stderr[-3000:]
-    settings = {
-        "PANGEO_BINDER_ALLOWED_IMAGES": f"{registry}/{TEST_PREFIX}",
-        # Small enough for a 2-core dev machine: two sessions, a scheduler, 2 workers.
-        "PANGEO_BINDER_MAX_WORKERS": "2", "PANGEO_BINDER_WORKER_CORES": "200m",
-        "PANGEO_BINDER_WORKER_MEMORY": "768Mi", "PANGEO_BINDER_SESSION_CORES": "300m",
-        "PANGEO_BINDER_SESSION_MEMORY": "1Gi", "PANGEO_BINDER_IDLE_TIMEOUT": "600",
-    }
-    install = subprocess.run([str(REPO_ROOT / "deploy/jupyterhub/install"),
-                              result.stdout.strip()], capture_output=True, text=True,
-                             env={**os.environ, **settings}, timeout=600, check=False)
-    assert install.returncode == 0, install.stderr[-3000:]
-    exports = dict(line.removeprefix("export ").split("=", 1)
-                   for line in install.stdout.splitlines() if line.startswith("export "))
-    hub = Hub(exports["PANGEO_BINDER_HUB_URL"], exports["PANGEO_BINDER_HUB_TOKEN"])
-    wait_until(lambda: hub.api("GET", "/")[0] == 200, 60, "the hub answers")
-    yield hub
-    for user in (ALICE, BOB, MALLORY):
-        hub.api("DELETE", f"/users/{user}/server")
-    wait_until(lambda: all(not hub.server(u) for u in (ALICE, BOB, MALLORY)), 120,
-               "test servers stopped")
-    for user in (ALICE, BOB, MALLORY):
-        hub.api("DELETE", f"/users/{user}")
-        kubectl("delete", "namespace", f"pangeo-{user}", "--wait=false", check=False)
-    kubectl("delete", "namespace", "pangeo-hub", "--wait=false", check=False)
-    kubectl("delete", "clusterrolebinding,clusterrole", "pangeo-binder-hub", check=False)
-    kubectl("delete", "clusterrole", "pangeo-binder-hub-session", check=False)
+def hub(registry) -> Launcher:
+    installed = install_hub(registry, auth=False)
+    launcher = Launcher(installed.url, installed.api_token, auth_enabled=False)
+    wait_until(lambda: launcher.request("GET", "")[0] == 200, 60, "the hub answers")
+    yield launcher
+    remove_hub(launcher)
 
 
 def session_pod(user: str) -> dict:
@@ -272,34 +210,48 @@ def in_server(user: str, script: str, token: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def alice(hub, built) -> str:
+def alice(hub, built) -> Launch:
+    """A badge click on the built repository: BinderHub's launcher makes a temporary user
+    and starts its server with the image and a token of its own making."""
     image, _, _ = built
-    assert hub.spawn(ALICE, image) in (201, 202)
-    hub.wait_ready(ALICE)
-    return image
+    return hub.launch(image, Launcher.unique_name())
 
 
-def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice):
-    pod = session_pod(ALICE)
+def test_a_badge_click_opens_jupyterlab_with_the_token_binderhub_made(hub, alice):
+    assert alice.events[-1]["ready"] is True
+    # The browser's step: BinderHub sends it to {url}?token={token}.
+    page = Browser().get(f"{alice.url}?token={alice.token}")
+    assert opens_jupyterlab(page), (page.status, page.url, page.text[:300])
+    # Any other token, or none, opens nothing: not the lab, not the API.
+    for token in ("", Launcher.unique_name(), alice.token[:-1]):
+        page = Browser().get(f"{alice.url}?token={token}")
+        assert not opens_jupyterlab(page), token
+        assert Browser().get(f"{alice.url}api/contents?token={token}").status == 403, token
+    # The server is a plain Jupyter server with exactly that token: hub tokens mean
+    # nothing to it, so not even the binder service's own token opens it.
+    assert Browser().get(f"{alice.url}api/contents?token={hub.api_token}").status == 403
+    assert Browser().get(f"{alice.url}api/contents?token={alice.token}").status == 200
+
+
+def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice, built):
+    pod = session_pod(alice.username)
     container = pod["spec"]["containers"][0]
-    assert container["image"] == alice
-    assert pod["spec"]["serviceAccountName"] == f"pangeo-{ALICE}"
+    assert container["image"] == built[0]
+    assert container["args"][0] == "jupyter-lab"  # BinderSpawner gives it the token
+    assert pod["spec"]["serviceAccountName"] == f"pangeo-{alice.username}"
     assert pod["metadata"]["labels"]["pangeo-binder/session"] == "true"
     security = container["securityContext"]
     assert security["runAsUser"] == 1000 and security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     assert container["resources"]["limits"]["cpu"] == "300m"
-    role = json.loads(kubectl("-n", f"pangeo-{ALICE}", "get", "role", f"pangeo-{ALICE}-dask",
-                              "-o", "json"))
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BINDER_REQUEST"]["value"] == "v2/gh/pangeo-data/pangeo-binder-example/main"
+    assert env["DASK_KUBERNETES__NAMESPACE"]["value"] == f"pangeo-{alice.username}"
+    assert env["DASK_KUBERNETES__IMAGE"]["value"] == built[0]
+    assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"]["value"] == "True"
+    role = json.loads(kubectl("-n", f"pangeo-{alice.username}", "get", "role",
+                              f"pangeo-{alice.username}-dask", "-o", "json"))
     assert {"kubernetes.dask.org"} <= {g for r in role["rules"] for g in r["apiGroups"]}
-    # Through the hub's proxy, with a token for Alice's server, as a browser would.
-    request = urllib.request.Request(f"{hub.url}/user/{ALICE}/api/status",
-                                     headers={"Authorization": f"token {hub.user_token(ALICE)}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 200
-
-
-HUB_ACCOUNT = "system:serviceaccount:pangeo-hub:hub"
 
 
 def hub_can(verb: str, resource: str, namespace: str) -> bool:
@@ -308,7 +260,9 @@ def hub_can(verb: str, resource: str, namespace: str) -> bool:
     return answer.strip() == "yes"
 
 
-def test_the_hub_holds_no_secrets_and_makes_pods_only_in_its_session_namespaces(hub, alice):
+def test_the_hub_holds_no_secrets_and_makes_pods_only_in_its_session_namespaces(hub, alice,
+                                                                                 built):
+    ns = f"pangeo-{alice.username}"
     rules = kubectl("auth", "can-i", "--list", "--as", HUB_ACCOUNT, "-n", "kube-system")
     granted = {row.split()[0]: row for row in rules.splitlines()[1:] if row.strip()}
     assert not [r for r in granted if r.startswith("secrets")], rules
@@ -317,64 +271,120 @@ def test_the_hub_holds_no_secrets_and_makes_pods_only_in_its_session_namespaces(
         for verb, resource in [("create", "pods"), ("get", "secrets"), ("list", "secrets"),
                                ("create", "secrets"), ("create", "rolebindings")]:
             assert not hub_can(verb, resource, namespace), (verb, resource, namespace)
+        assert not hub_can("delete", f"namespace/{namespace}", namespace), namespace
     # Nor may it mark an existing namespace as one of its own.
     assert not hub_can("patch", "namespaces", "kube-system")
-    # In the namespace of a session it made, it may.
-    assert hub_can("create", "pods", f"pangeo-{ALICE}")
-    assert hub_can("create", "secrets", f"pangeo-{ALICE}")
-    # Playing the hub gone rogue: a pod in another namespace is refused by the API server.
+    # In the namespace of a session it made, it may, and it may delete that namespace.
+    assert hub_can("create", "pods", ns)
+    assert hub_can("create", "secrets", ns)
+    assert hub_can("delete", f"namespace/{ns}", ns)
+    # Playing the hub gone rogue: a pod in another namespace, or deleting one, is refused
+    # by the API server.
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rogue"},
-           "spec": {"containers": [{"name": "x", "image": alice}]}}
-    refused = subprocess.run(["kubectl", "-n", "default", "create", "--as", HUB_ACCOUNT,
-                              "-f", "-"], input=json.dumps(pod), capture_output=True,
-                             text=True, check=False)
-    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
+           "spec": {"containers": [{"name": "x", "image": built[0]}]}}
+    for command, stdin in [(["-n", "default", "create", "-f", "-"], json.dumps(pod)),
+                           (["delete", "namespace", "dask-operator"], None)]:
+        refused = subprocess.run(["kubectl", "--as", HUB_ACCOUNT, *command], input=stdin,
+                                 capture_output=True, text=True, check=False)
+        assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), \
+            refused.stderr
 
 
 def test_kubecluster_in_a_hub_server_computes_and_belongs_to_it(hub, alice):
-    out = in_server(ALICE, kubecluster_probe("USER_TOKEN"), hub.user_token(ALICE))
+    user = alice.username
+    out = in_server(user, kubecluster_probe("USER_TOKEN"), alice.token)
     assert "SUM 4000000.0" in out
     assert "VERSIONS 1" in out
-    assert f"DASHBOARD /user/{ALICE}/proxy/work-scheduler.pangeo-{ALICE}:8787/status" in out
+    assert f"DASHBOARD /user/{user}/proxy/work-scheduler.pangeo-{user}:8787/status" in out
     assert "PROXIED 200" in out and "REFUSED 403" in out
-    owners = json.loads(kubectl("-n", f"pangeo-{ALICE}", "get", "daskcluster", "work", "-o",
+    owners = json.loads(kubectl("-n", f"pangeo-{user}", "get", "daskcluster", "work", "-o",
                                 "jsonpath={.metadata.ownerReferences}"))
-    assert [o["name"] for o in owners] == [session_pod(ALICE)["metadata"]["name"]]
+    assert [o["name"] for o in owners] == [session_pod(user)["metadata"]["name"]]
 
 
-def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice):
-    assert hub.spawn(BOB, alice) in (201, 202)
-    hub.wait_ready(BOB)
-    ns = f"pangeo-{ALICE}"
+def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice, built):
+    bob = hub.launch(built[0], Launcher.unique_name())
+    ns = f"pangeo-{alice.username}"
     paths = {"daskclusters": f"/apis/kubernetes.dask.org/v1/namespaces/{ns}/daskclusters",
              "pods": f"/api/v1/namespaces/{ns}/pods",
              "secrets": f"/api/v1/namespaces/{ns}/secrets"}
     secret = kubectl("-n", ns, "get", "secrets", "-o", "jsonpath={.items[0].metadata.name}")
-    names = {"daskclusters": "work", "pods": session_pod(ALICE)["metadata"]["name"],
+    names = {"daskclusters": "work", "pods": session_pod(alice.username)["metadata"]["name"],
              "secrets": secret}
-    out = in_server(BOB, isolation_probe(paths, names, f"pangeo-{BOB}"), "unused")
+    out = in_server(bob.username, isolation_probe(paths, names, f"pangeo-{bob.username}"),
+                    "unused")
     results = json.loads(out.strip().splitlines()[-1])
     assert results.pop("own daskclusters") == 200
     assert results == {key: 403 for key in results}, results
     assert "work" in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+    # Nor can Bob's browser open Alice's server with his own launch token.
+    assert not opens_jupyterlab(Browser().get(f"{alice.url}?token={bob.token}"))
+    stop(hub, bob.username)
 
 
-def test_stopping_a_server_removes_its_dask_cluster(hub, alice):
-    ns = f"pangeo-{ALICE}"
+def stop(hub: Launcher, user: str) -> None:
+    """Stop the user's server as BinderHub's culler does, then delete the temporary user."""
+    status, _ = hub.request("DELETE", f"users/{user}/server")
+    assert status in (202, 204), status
+    wait_until(lambda: not hub.request("GET", f"users/{user}")[1].get("servers"), 120,
+               f"{user}'s server stopped")
+    assert hub.request("DELETE", f"users/{user}")[0] == 204
+
+
+def test_stopping_a_server_removes_its_dask_cluster_and_namespace(hub, alice):
+    ns = f"pangeo-{alice.username}"
     assert dask_pods(ns), "the 'work' cluster of an earlier test should be running"
-    status, _ = hub.api("DELETE", f"/users/{ALICE}/server")
-    assert status in (202, 204)
-    wait_until(lambda: not hub.server(ALICE), 120, "the server stopped")
-    # Seconds: the operator policy deletes a gone session's Dask pods at once; the bound
-    # leaves room for garbage collection alone, at a loaded node's pace.
+    stop(hub, alice.username)
+    # Seconds: the operator policy deletes a gone session's Dask pods at once, and the
+    # hub deletes the namespace with everything in it (RBAC, quota, credentials).
     wait_until(lambda: not dask_leftovers(ns), 120, "Alice's Dask cluster is still there", ns)
+    wait_until(lambda: ns not in hub_namespaces(), 180, "Alice's namespace is still there")
+
+
+def test_ten_badge_clicks_leave_nothing_behind(hub, built):
+    """Temporary users come and go as on a public binder: each click a new user, a
+    server, JupyterLab opened, then the culler stops the server and deletes the user."""
+    before = leftovers()
+    users = []
+    for _ in range(10):
+        launch = hub.launch(built[0], Launcher.unique_name())
+        assert opens_jupyterlab(Browser().get(f"{launch.url}?token={launch.token}"))
+        stop(hub, launch.username)
+        users.append(launch.username)
+    wait_until(lambda: not any(f"pangeo-{u}" in hub_namespaces() for u in users), 300,
+               "the users' namespaces are gone")
+    assert leftovers() == before
+    assert hub.request("GET", "users")[1] == []
+
+
+def leftovers() -> set[str]:
+    """Every object in the cluster that carries a pangeo-binder user label."""
+    kinds = ("namespaces,clusterroles,clusterrolebindings,persistentvolumes,"
+             "pods,serviceaccounts,secrets,roles,rolebindings,resourcequotas,services,"
+             "networkpolicies,daskclusters")
+    out = kubectl("get", kinds, "--all-namespaces", "-l", "pangeo-binder/user", "-o",
+                  "jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/"
+                  "{.metadata.name}{'\\n'}{end}")
+    return {line for line in out.splitlines() if line}
 
 
 def test_a_spawn_may_not_choose_an_image_outside_the_allowed_prefixes(hub):
-    status = hub.spawn(MALLORY, "docker.io/library/busybox:latest")
-    if status in (201, 202):  # a slow spawn fails after the request returned
-        wait_until(lambda: not hub.server(MALLORY).get("pending"), 60, "the spawn ended")
-    assert not hub.server(MALLORY).get("ready")
-    pods = kubectl("-n", f"pangeo-{MALLORY}", "get", "pods", "-o", "name", check=False)
+    mallory = Launcher.unique_name()
+    with pytest.raises(LaunchFailed):
+        hub.launch("docker.io/library/busybox:latest", mallory)
+    assert not hub.request("GET", f"users/{mallory}")[1].get("servers")
+    pods = kubectl("-n", f"pangeo-{mallory}", "get", "pods", "-o", "name", check=False)
     assert pods.strip() == ""
 
+
+def test_a_spawn_without_a_launch_token_is_refused(hub, built):
+    """On a hub without login a server without the launcher's token would be open to
+    whoever finds it (or, with a token nobody was given, to nobody)."""
+    user = Launcher.unique_name()
+    hub.request("POST", f"users/{user}")
+    status, _ = hub.request("POST", f"users/{user}/servers/", {"image": built[0]})
+    if status in (201, 202):
+        wait_until(lambda: not hub.request("GET", f"users/{user}")[1]
+                   .get("servers", {}).get("", {}).get("pending"), 60, "the spawn ended")
+    assert not hub.request("GET", f"users/{user}")[1].get("servers")
+    assert kubectl("-n", f"pangeo-{user}", "get", "pods", "-o", "name", check=False) == ""
