@@ -184,7 +184,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                                    image_name or settings.image_prefix + slug(source),
                                    source.display, appendix)
             if push and skip_if_pushed and image_in_registry(plan.image):
-                emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}"))
+                emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,
                                    cached=True, revision=files.revision)
             cached = engine.image_id(plan.image) is not None
@@ -210,6 +210,6 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     except BaseException as exc:
         emit(Event(Phase.FAILED, str(exc) or type(exc).__name__))
         raise
-    emit(Event(Phase.BUILT, f"Built {plan.image}"))
+    emit(Event(Phase.BUILT, f"Built {plan.image}", image=plan.image))
     return BuildResult(image=plan.image, content_hash=plan.content_hash, cached=cached,
                        revision=revision, pushed=push)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
+from .credentials import redact
 from .errors import PangeoBinderError
 from .events import Event, Phase
-from .spec import without_credentials
 
 _STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "cyan",
           Phase.FETCHING: "blue", Phase.BUILDING: "magenta", Phase.LAUNCHING: "yellow",
@@ -29,17 +30,25 @@ _STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "c
 
 class Reporter:
     """Draws events: JSON lines on stdout (BinderHub's protocol), or for people on
-    stderr, with a spinner holding the latest tool line on a terminal."""
+    stderr, with a spinner holding the latest tool line on a terminal.
+
+    With JSON logs every line written is JSON, a Python warning too, and the last one
+    is the `built` event or a `failed` one with the error's one line (`fail`)."""
 
     def __init__(self, json_logs: bool, verbose: bool) -> None:
         self.json_logs = json_logs
         self.verbose = verbose
         self.console = Console(stderr=True, highlight=False)
         self.status = None
+        self.last: Event | None = None
+        if json_logs:
+            warnings.showwarning = self._warning
 
     def __call__(self, event: Event) -> None:
-        # Credentials in a URL (a git source's token) never reach a log.
-        event = replace(event, message=without_credentials(event.message))
+        # Credentials (a git URL's token, GIT_CREDENTIAL_ENV, registry passwords) never
+        # reach a log.
+        event = replace(event, message=redact(event.message))
+        self.last = event
         if self.json_logs:
             click.echo(event.to_json())
             sys.stdout.flush()
@@ -53,6 +62,23 @@ class Reporter:
         style = _STYLE.get(event.phase, "bold")
         self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}",
                            soft_wrap=True)
+
+    def _warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        phase = self.last.phase if self.last is not None else Phase.FETCHING
+        self(Event(phase, f"{category.__name__}: {message}"))
+
+    def fail(self, message: str) -> None:
+        """End the output with `message`, the error's one line: a `failed` event with
+        JSON logs (unless the stage's own `failed` event said exactly that), else
+        `pangeo-binder: MESSAGE` on stderr."""
+        message = " ".join(redact(message).split())
+        if not self.json_logs:
+            click.echo(f"pangeo-binder: {message}", err=True)
+            return
+        text = message.removeprefix("error: ")
+        if self.last is None or (self.last.phase, " ".join(self.last.message.split())) != \
+                (Phase.FAILED, text):
+            self(Event(Phase.FAILED, text))
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -68,24 +94,25 @@ class Reporter:
 
 
 def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
-    """Run a stage; a user error becomes one line on stderr and exit code 1."""
+    """Run a stage; a user error becomes one line (on stderr, or with JSON logs the
+    last `failed` event) and exit code 1."""
+    failed = reporter or Reporter(False, False)
     try:
         if reporter is None:
             return stage()
         with reporter.running():
             return stage()
     except PangeoBinderError as exc:
-        click.echo(f"pangeo-binder: error: {without_credentials(str(exc))}", err=True)
+        failed.fail(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("pangeo-binder: interrupted", err=True)
+        failed.fail("interrupted")
         sys.exit(130)
     except Exception as exc:
         if os.environ.get("PANGEO_BINDER_DEBUG"):
             raise
-        click.echo(f"pangeo-binder: internal error: {type(exc).__name__}: "
-                   f"{without_credentials(str(exc))} "
-                   "(set PANGEO_BINDER_DEBUG=1 for the traceback)", err=True)
+        failed.fail(f"internal error: {type(exc).__name__}: {exc} "
+                    "(set PANGEO_BINDER_DEBUG=1 for the traceback)")
         sys.exit(70)
 
 
@@ -136,7 +163,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     if no_ca_bundle:
         settings = replace(settings, ca_bundle=None)
     if workshop_file is not None:
-        _build_workshop(_load_workshop(workshop_file), settings, reporter, parallel)
+        _build_workshop(_load_workshop(workshop_file, reporter), settings, reporter, parallel)
         return
 
     def stage() -> object:
@@ -270,10 +297,10 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
         sys.exit(0 if present else 1)
 
 
-def _load_workshop(path: Path):
+def _load_workshop(path: Path, reporter: Reporter | None = None):
     from .workshop import load_workshop
 
-    return run_stage(None, lambda: load_workshop(path))
+    return run_stage(reporter, lambda: load_workshop(path))
 
 
 def _build_workshop(workshop, settings, reporter: Reporter, parallel: int) -> list[str]:
@@ -286,14 +313,19 @@ def _build_workshop(workshop, settings, reporter: Reporter, parallel: int) -> li
     failed = [b for b in built if b.image is None]  # type: ignore[union-attr]
     for result in built:  # type: ignore[union-attr]
         state = "FAILED" if result.image is None else ("cached" if result.cached else "built")
-        click.echo(f"{state:>7}  {result.source}  {result.image or result.error}", err=True)
+        line = f"{state:>7}  {result.source}  {result.image or result.error}"
+        if reporter.json_logs:
+            reporter(Event(Phase.FAILED if result.image is None else Phase.BUILT,
+                           line.strip(), image=result.image))
+        else:
+            click.echo(line, err=True)
     if failed:
-        click.echo(f"pangeo-binder: error: {len(failed)} of {len(built)} repositories failed "
-                   "to build", err=True)
+        reporter.fail(f"error: {len(failed)} of {len(built)} repositories failed to build")
         sys.exit(1)
     images = [b.image for b in built] + list(workshop.images)  # type: ignore[union-attr]
-    for image in images:
-        click.echo(image)
+    if not reporter.json_logs:
+        for image in images:
+            click.echo(image)
     return images
 
 

@@ -29,10 +29,15 @@ class Event:
     message: str
     # Raw tool output (docker build lines): shown in full only where the reader wants it.
     detail: bool = False
+    # The image a `built` event is about; BinderHub's own events call it imageName.
+    image: str | None = None
 
     def to_json(self) -> str:
         message = self.message if self.message.endswith("\n") else self.message + "\n"
-        return json.dumps({"phase": str(self.phase), "message": message})
+        data = {"phase": str(self.phase), "message": message}
+        if self.image is not None:
+            data["imageName"] = self.image
+        return json.dumps(data)
 
 
 Emit = Callable[[Event], None]

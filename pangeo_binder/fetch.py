@@ -4,7 +4,8 @@ A git source is resolved to a commit sha first (`git ls-remote`), then only that
 is fetched (shallow) into a temporary directory that is removed afterwards. A local
 directory is used in place; when it is part of a git checkout, its files are the ones git
 would commit (ignored files stay out) and it is identified by its commit plus a hash of
-its uncommitted changes.
+its uncommitted changes. A private remote is read with the credentials in
+GIT_CREDENTIAL_ENV, as BinderHub's build pods give them (see `credentials`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .credentials import git_args, redact
 from .errors import SourceError
 from .events import Emit, Event, Phase
 from .spec import GitSource, LocalSource, Source, without_credentials
@@ -43,7 +45,7 @@ class Checkout:
 def _git(*args: str, cwd: Path | None = None, what: str) -> str:
     try:
         result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True,
+            ["git", *git_args(), *args], cwd=cwd, capture_output=True, text=True,
             env={**os.environ, **_GIT_ENV}, check=False,
         )
     except FileNotFoundError:
@@ -52,7 +54,7 @@ def _git(*args: str, cwd: Path | None = None, what: str) -> str:
         lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
         fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ERROR:"))]
         reason = (fatal or lines or [f"git exited with {result.returncode}"])[-1]
-        raise SourceError(without_credentials(f"{what}: {reason}"))
+        raise SourceError(redact(f"{what}: {reason}"))
     return result.stdout
 
 

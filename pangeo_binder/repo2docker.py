@@ -27,13 +27,21 @@ NOTEBOOK_USER = ("jovyan", 1000)
 
 
 class _Parser(argparse.ArgumentParser):
+    json_logs = False  # set before parsing: with --json-logs, every line is JSON
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # One line, not argparse's usage block: build pod logs are read by people
         # looking at a failed launch.
-        self.exit(2, f"{PROG} (pangeo-binder): error: {message}\n")
+        line = f"{PROG} (pangeo-binder): error: {message}"
+        if self.json_logs:
+            from .events import Event, Phase
+
+            print(Event(Phase.FAILED, line).to_json(), flush=True)
+            self.exit(2)
+        self.exit(2, line + "\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> _Parser:
     parser = _Parser(
         prog=PROG, allow_abbrev=False,
         description="Build a repository's pinned Pangeo image the way BinderHub's build "
@@ -68,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .settings import Settings
     from .spec import parse_source
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
+    parser.json_logs = "--json-logs" in argv
     args, unknown = parser.parse_known_args(argv)
     if options := [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]:
         parser.error(f"unsupported repo2docker option {', '.join(options)}: this builder "

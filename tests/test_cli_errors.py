@@ -77,7 +77,8 @@ def test_json_logs_end_in_a_failed_phase(tmp_path):
     assert events[-1]["phase"] == "failed"
     assert "python-2.7" in events[-1]["message"]
     assert all(set(e) == {"phase", "message"} for e in events)
-    assert result.stderr.count("\n") == 1
+    assert [e["phase"] for e in events].count("failed") == 1
+    assert result.stderr == ""  # every line is JSON, the error's line is the last event
 
 
 @pytest.mark.parametrize("args", [["build"], ["build", "x", "--no-such-flag"], ["nope"]])
@@ -114,8 +115,19 @@ def test_repo2docker_bad_repository_ends_the_json_stream_in_failed(tmp_path):
     result = repo2docker("--image=x:y", "--no-run", "--json-logs", str(tmp_path / "nope"))
     assert result.returncode == 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert events[-1]["phase"] == "failed" and "no such directory" in events[-1]["message"]
-    assert "Traceback" not in result.stderr
+    assert events == [{"phase": "failed", "message": f"no such directory: {tmp_path / 'nope'} "
+                       "(expected a directory, a git URL or gh:org/repo)\n"}]
+    assert result.stderr == ""
+
+
+def test_repo2docker_json_logs_refusals_are_json_too():
+    result = repo2docker("--image=x:y", "--no-run", "--json-logs", "--volume", "/a:/b",
+                         "https://example.org/r")
+    assert result.returncode == 2 and result.stderr == ""
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{
+        "phase": "failed", "message": "jupyter-repo2docker (pangeo-binder): error: unsupported "
+        "repo2docker option --volume: this builder accepts only what BinderHub's build pods "
+        "pass (see --help)\n"}]
 
 
 # A repository is untrusted input: its binder files are read only when they are regular
@@ -152,7 +164,7 @@ def test_the_builders_environment_never_reaches_the_build_log(tmp_path):
                      env={"TMPDIR": str(scratch), "BUILDER_TOKEN": secret})
     assert result.returncode == 1
     assert secret not in result.stdout + result.stderr
-    assert "is a link to outside the repository" in result.stderr
+    assert "is a link to outside the repository" in result.stdout.splitlines()[-1]
 
 
 def test_a_binder_file_that_is_no_regular_file_is_refused(tmp_path):
