@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
+from .bases import CONTENT_LABEL, SharedBases, registry_directory
 from .conda import CondaLock, fetch_packages, resolve_conda_lock
 from .detect import detect
 from .engine import Engine
@@ -35,8 +37,6 @@ from .registry import image_in_registry
 from .sandbox import Sandbox
 from .settings import Settings
 from .spec import Source, slug
-
-CONTENT_LABEL = "pangeo-binder.content-hash"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def _os_image_id(engine: Engine, os_image: str, emit: Emit) -> str:
 
 def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
                 labels: dict[str, str] | None = None) -> bool:
-    """Build `plan` unless its image exists; return True when it was built."""
+    """Build `plan` unless its image exists; return True when it was built. The image
+    carries its content hash (a base pulled from a registry is checked against it)."""
     if engine.image_id(plan.image) is not None:
         return False
     emit(Event(Phase.BUILDING, f"Building {plan.image}"))
@@ -72,7 +73,8 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
         write_context(plan, Path(context))
         try:
             engine.build(Path(context), plan.dockerfile, candidate, emit,
-                         build_args=plan.build_args, labels=labels or {},
+                         build_args=plan.build_args,
+                         labels={CONTENT_LABEL: plan.content_hash, **(labels or {})},
                          ca_bundle=settings.ca_bundle, target=plan.target)
             emit(Event(Phase.BUILDING, f"Smoke-testing {plan.image}"))
             result = engine.run(candidate, ["sh", "-c", plan.smoke_test])
@@ -98,13 +100,29 @@ def _labels(source_url: str, revision: str | None, base: Lock, lock_hash: str,
     }
 
 
-def resolver_sandbox(engine: Engine, settings: Settings, emit: Emit) -> Sandbox:
+def ensure_base(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
+                shared: SharedBases | None, *, parent: ImagePlan | None = None,
+                buildable: Callable[[], ImagePlan] | None = None) -> None:
+    """Make the base image of `plan` present: here already, pulled from the registry
+    under its content tag, or else built here (after its `parent` base). `buildable`
+    gives the plan with what only a build needs (a conda environment's packages)."""
+    if engine.image_id(plan.image) is not None:
+        return
+    if shared is not None and shared.pull(plan):
+        return
+    if parent is not None:
+        ensure_base(engine, parent, settings, emit, shared)
+    build_image(engine, buildable() if buildable else plan, settings, emit)
+
+
+def resolver_sandbox(engine: Engine, settings: Settings, emit: Emit,
+                     shared: SharedBases | None = None) -> Sandbox:
     """Where a repository's requirements are resolved: throwaway containers of the OS +
-    Python image (which has uv), built when first needed."""
+    Python image (which has uv), pulled or built when first needed."""
     def python_image() -> str:
         python = python_image_plan(settings.os_image,
                                    _os_image_id(engine, settings.os_image, emit))
-        build_image(engine, python, settings, emit)
+        ensure_base(engine, python, settings, emit, shared)
         return python.image
 
     return Sandbox(engine, python_image, settings.ca_bundle)
@@ -118,16 +136,17 @@ def base_image_plans(engine: Engine, settings: Settings,
     return python, environment_image_plan(python)
 
 
-def conda_image_plan(engine: Engine, python: ImagePlan, lock: CondaLock,
-                     settings: Settings, emit: Emit) -> ImagePlan:
-    """The plan of `lock`'s conda environment image; its packages are fetched (from
-    their locked URLs, hash-checked) only when that image is not built yet."""
-    plan = conda_environment_image_plan(python, lock, {})
-    if engine.image_id(plan.image) is not None:
-        return plan
-    emit(Event(Phase.BUILDING, f"Fetching {len(lock.packages)} locked conda packages"))
-    return conda_environment_image_plan(python, lock,
-                                        fetch_packages(lock, settings.cache_dir, emit))
+def conda_image_plan(python: ImagePlan, lock: CondaLock, settings: Settings,
+                     emit: Emit) -> tuple[ImagePlan, Callable[[], ImagePlan]]:
+    """The plan of `lock`'s conda environment image, and how to get the plan it is
+    built from: its packages are fetched (from their locked URLs, hash-checked) only
+    when that image is neither here nor in the registry."""
+    def buildable() -> ImagePlan:
+        emit(Event(Phase.BUILDING, f"Fetching {len(lock.packages)} locked conda packages"))
+        return conda_environment_image_plan(python, lock,
+                                            fetch_packages(lock, settings.cache_dir, emit))
+
+    return conda_environment_image_plan(python, lock, {}), buildable
 
 
 def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
@@ -160,6 +179,10 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     tag is taken as built, without being built or pushed here."""
     engine = Engine(settings.docker_cli)
     try:
+        image_name = image_name or settings.image_prefix + slug(source)
+        # Bases are shared through the registry the image goes to (pangeo_binder.bases).
+        directory = registry_directory(image_name)
+        shared = SharedBases(engine, directory, emit) if directory else None
         with checkout(source, emit) as files:
             config = detect(files, BASE_PYTHON)
             for warning in config.warnings:
@@ -168,7 +191,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
                                            "own Dockerfile (nor is it by repo2docker)"))
             base = load_base_lock()
-            sandbox = resolver_sandbox(engine, settings, emit)
+            sandbox = resolver_sandbox(engine, settings, emit, shared)
             conda_lock = (resolve_conda_lock(files, config.conda_environment,
                                              config.conda_lock, settings, emit, sandbox)
                           if config.conda else None)
@@ -178,10 +201,10 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             engine.check()  # after the inputs are known good: their errors come first
             python, environment = (None, None) if config.dockerfile else \
                 base_image_plans(engine, settings, emit)
+            buildable = None
             if conda_lock is not None and python is not None:
-                environment = conda_image_plan(engine, python, conda_lock, settings, emit)
-            plan = repo_image_plan(files, config, environment, repo_lock,
-                                   image_name or settings.image_prefix + slug(source),
+                environment, buildable = conda_image_plan(python, conda_lock, settings, emit)
+            plan = repo_image_plan(files, config, environment, repo_lock, image_name,
                                    source.display, appendix)
             if push and skip_if_pushed and image_in_registry(plan.image):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
@@ -198,13 +221,16 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILDING, f"Cache hit: tagged the identical image {twin[:19]}"))
             else:
                 if python and environment:
-                    build_image(engine, python, settings, emit)
-                    build_image(engine, environment, settings, emit)
+                    ensure_base(engine, environment, settings, emit, shared, parent=python,
+                                buildable=buildable)
                 build_image(engine, plan, settings, emit,
                             _labels(files.source_url, files.revision, base,
                                     (conda_lock or repo_lock or base).digest, plan))
             revision = files.revision
         if push:
+            if shared is not None and python and environment and not cached:
+                for base_plan in (python, environment):  # for the next fresh node
+                    shared.publish(base_plan)
             emit(Event(Phase.PUSHING, f"Pushing {plan.image}"))
             engine.push(plan.image, emit)
     except BaseException as exc:
