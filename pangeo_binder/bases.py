@@ -26,8 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import docker.auth
 import docker.errors
 
+from .credentials import redact, registry_auth
 from .errors import PangeoBinderError
 from .events import Emit, Event, Phase
 
@@ -59,8 +61,14 @@ def shared_name(plan: ImagePlan, directory: str) -> str:
 
 
 def _reason(exc: docker.errors.APIError) -> str:
-    text = " ".join(str(exc.explanation or exc).split())
+    text = redact(" ".join(str(exc.explanation or exc).split()))
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _auth(image: str) -> dict[str, str] | None:
+    """The build's registry credentials for `image` (the push's: pangeo_binder.credentials);
+    None leaves docker-py to the docker config."""
+    return registry_auth(docker.auth.resolve_repository_name(image.rpartition(":")[0])[0])
 
 
 class SharedBases:
@@ -83,7 +91,8 @@ class SharedBases:
         repository, _, tag = remote.rpartition(":")
         self.emit(Event(Phase.BUILDING, f"Pulling the base image {remote}"))
         try:
-            image = self.engine.client.images.pull(repository, tag=tag)
+            image = self.engine.client.images.pull(repository, tag=tag,
+                                                   auth_config=_auth(remote))
         except docker.errors.APIError as exc:
             self.emit(Event(Phase.BUILDING, f"Base image {remote} not pulled "
                                             f"({_reason(exc)}); building it here"))
@@ -101,7 +110,7 @@ class SharedBases:
 
     def _in_registry(self, remote: str) -> bool:
         try:
-            self.engine.client.images.get_registry_data(remote)
+            self.engine.client.images.get_registry_data(remote, auth_config=_auth(remote))
         except docker.errors.NotFound:
             return False
         return True
@@ -125,7 +134,7 @@ class SharedBases:
             self.emit(Event(Phase.PUSHING, f"Pushing the base image {remote}"))
             self.engine.push(remote, self.emit)
         except (PangeoBinderError, docker.errors.APIError) as exc:
-            reason = _reason(exc) if isinstance(exc, docker.errors.APIError) else str(exc)
+            reason = _reason(exc) if isinstance(exc, docker.errors.APIError) else redact(str(exc))
             self.emit(Event(Phase.PUSHING, f"Warning: the base image {remote} was not "
                                            f"pushed ({reason}); fresh nodes will build it"))
 
