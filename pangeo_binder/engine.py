@@ -16,8 +16,10 @@ from functools import cached_property
 from pathlib import Path
 
 import docker
+import docker.auth
 import docker.errors
 
+from .credentials import registry_auth
 from .errors import BuildError, DockerError
 from .events import Emit, Event, Phase
 
@@ -158,10 +160,13 @@ class Engine:
             container.remove(force=True)
 
     def push(self, ref: str, emit: Emit) -> None:
+        """Push with CONTAINER_ENGINE_REGISTRY_CREDENTIALS, else the docker config's."""
         repository, _, tag = ref.rpartition(":")
+        auth = registry_auth(docker.auth.resolve_repository_name(repository)[0])
         last = None
         try:
-            for progress in self.client.images.push(repository, tag, stream=True, decode=True):
+            for progress in self.client.images.push(repository, tag, stream=True, decode=True,
+                                                    auth_config=auth):
                 if "error" in progress:
                     raise DockerError(f"cannot push {ref}: {progress['error']}")
                 status = progress.get("status", "")
