@@ -57,6 +57,7 @@ def git_server(tmp_path_factory) -> PrivateGitServer:
         # What the smoke test of a repository's own Dockerfile runs.
         "RUN printf '#!/bin/sh\\necho 0\\n' > /usr/local/bin/jupyter "
         "&& chmod 755 /usr/local/bin/jupyter\n"
+        "COPY . /srv/repo/\n"
         f"LABEL run={RUN}\n")}))
     yield server
     server.shutdown()
@@ -161,26 +162,26 @@ def layers_holding(image: str, markers: list[bytes]) -> tuple[set[bytes], int]:
 def assert_nowhere(secrets: list[str], output: str, spy: Spy, docker_engine=None,
                    image: str | None = None, layers: bool = False,
                    checkout: bool = True) -> None:
-    """None of `secrets` in the output, a recorded command line or .git/config, nor
-    (given an image) in its config, labels or history, nor (with `layers`) its layers."""
+    """None of `secrets` in the output; given an image, in its config, labels or history,
+    nor (with `layers`) its layers; nor in a recorded command line or .git/config."""
+    for secret in secrets:
+        assert secret not in output
+    if image is not None:
+        attributes = json.dumps(docker_engine.client.images.get(image).attrs)
+        history = json.dumps(docker_engine.client.api.history(image))
+        assert "org.opencontainers.image.source" in attributes
+        for secret in secrets:
+            assert secret not in attributes
+            assert secret not in history
+        if layers:
+            found, files = layers_holding(image, [s.encode() for s in secrets])
+            assert files > 2 and found == set()
     commands, configs = spy.commands.read_text(), spy.configs.read_text()
     assert "git -c credential.helper= -c credential.helper=" in commands  # the spy saw git
     assert "[core]" in configs or not checkout  # ... and the checkout's config
     for secret in secrets:
-        assert secret not in output
         assert secret not in commands
         assert secret not in configs
-    if image is None:
-        return
-    attributes = json.dumps(docker_engine.client.images.get(image).attrs)
-    history = json.dumps(docker_engine.client.api.history(image))
-    assert "org.opencontainers.image.source" in attributes
-    for secret in secrets:
-        assert secret not in attributes
-        assert secret not in history
-    if layers:
-        found, files = layers_holding(image, [s.encode() for s in secrets])
-        assert files > 2 and found == set()
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +326,8 @@ def test_a_registry_with_token_auth_is_pushed_to_and_read_through_the_bearer_flo
            f"(docker login {registry.host})\n")
     assert issuer.anonymous >= 1
     output = "".join(r.stdout + r.stderr for r in [pushed, found, anonymous])
-    assert_nowhere([GIT_PASSWORD, REGISTRY_PASSWORD], output, spy, docker_engine, image)
+    assert_nowhere([GIT_PASSWORD, REGISTRY_PASSWORD], output, spy, docker_engine, image,
+                   layers=True)
 
 
 def test_build_from_a_workshop_checks_and_pushes_with_registry_credentials(
@@ -365,8 +367,8 @@ def test_a_wrong_or_malformed_git_credential_is_one_line_without_it(git_server, 
     result = run_cli("build", url, "--json-logs",
                      env={**spy.env(), "GIT_CREDENTIAL_ENV": credentials})
     assert result.returncode == 1
-    assert json_lines(result)[-1] == {"phase": "failed",
-                                      "message": line.format(url=url) + "\n"}
-    assert credentials not in spy.commands.read_text()
     for secret in credentials.splitlines():
         assert secret not in result.stdout + result.stderr
+    assert credentials not in spy.commands.read_text()
+    assert json_lines(result)[-1] == {"phase": "failed",
+                                      "message": line.format(url=url) + "\n"}
