@@ -6,6 +6,7 @@ No logic lives here: commands parse options, call a stage, draw its events and t
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -32,8 +33,9 @@ class Reporter:
     """Draws events: JSON lines on stdout (BinderHub's protocol), or for people on
     stderr, with a spinner holding the latest tool line on a terminal.
 
-    With JSON logs every line written is JSON, a Python warning too, and the last one
-    is the `built` event or a `failed` one with the error's one line (`fail`)."""
+    With JSON logs every line written is JSON (a library's warning or log record too),
+    and the last one is the `built` event or a `failed` one with the error's one line
+    (`fail`)."""
 
     def __init__(self, json_logs: bool, verbose: bool) -> None:
         self.json_logs = json_logs
@@ -43,6 +45,7 @@ class Reporter:
         self.last: Event | None = None
         if json_logs:
             warnings.showwarning = self._warning
+            logging.getLogger().addHandler(_LogToEvents(self))
 
     def __call__(self, event: Event) -> None:
         # Credentials (a git URL's token, GIT_CREDENTIAL_ENV, registry passwords) never
@@ -63,9 +66,12 @@ class Reporter:
         self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}",
                            soft_wrap=True)
 
+    def note(self, message: str) -> None:
+        """A line from outside the stages, in the phase of the moment."""
+        self(Event(self.last.phase if self.last is not None else Phase.FETCHING, message))
+
     def _warning(self, message, category, filename, lineno, file=None, line=None) -> None:
-        phase = self.last.phase if self.last is not None else Phase.FETCHING
-        self(Event(phase, f"{category.__name__}: {message}"))
+        self.note(f"{category.__name__}: {message}")
 
     def fail(self, message: str) -> None:
         """End the output with `message`, the error's one line: a `failed` event with
@@ -91,6 +97,17 @@ class Reporter:
                 yield
             finally:
                 self.status = None
+
+
+class _LogToEvents(logging.Handler):
+    """Log records a library writes (instead of Python's last-resort stderr line)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__(logging.WARNING)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reporter.note(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
 def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:

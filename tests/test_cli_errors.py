@@ -191,3 +191,26 @@ def test_credentials_in_a_git_url_never_reach_a_message(tmp_path):
     line = build_fails(tmp_path, "https://ada:tok3n-secret@127.0.0.1:9/private/repo.git")
     assert "tok3n-secret" not in line and "ada:" not in line
     assert "https://127.0.0.1:9/private/repo.git" in line
+
+
+def test_json_logs_make_warnings_and_log_records_events_and_end_in_one_line():
+    """With JSON logs nothing else reaches stdout or stderr: BinderHub reads every line."""
+    script = """
+import logging, warnings
+from pangeo_binder.cli import Reporter, run_stage
+from pangeo_binder.errors import PangeoBinderError
+
+def stage():
+    warnings.warn("deprecated thing")
+    logging.getLogger("urllib3.connectionpool").warning("Connection pool is full")
+    raise PangeoBinderError("it broke\\non two lines")
+
+run_stage(Reporter(True, False), stage)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 1 and result.stderr == ""
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"phase": "fetching", "message": "UserWarning: deprecated thing\n"},
+        {"phase": "fetching", "message": "warning: Connection pool is full\n"},
+        {"phase": "failed", "message": "it broke on two lines\n"}]
