@@ -201,3 +201,24 @@ def test_a_base_that_cannot_be_pushed_is_a_warning(docker_engine):
     assert lines[0].startswith(f"Warning: the base image {shared_name(plan, 'localhost:9/')}"
                                " was not pushed (")
     assert lines[0].endswith("); fresh nodes will build it")
+
+
+def test_a_base_built_without_its_label_is_labelled_when_pushed(docker_engine, tmp_path):
+    """Bases built by an earlier pangeo-binder carry no content label: publishing one
+    adds it (no new layer), so fresh nodes can check what they pull."""
+    registry = require_registry()
+    plan = tiny_base(Settings.from_env().os_image)
+    (tmp_path / "Dockerfile").write_text(plan.files["Dockerfile"])
+    docker_engine.build(tmp_path, "Dockerfile", plan.image, lambda e: None)
+    unlabelled = docker_engine.client.images.get(plan.image)
+    assert CONTENT_LABEL not in (unlabelled.labels or {})
+
+    directory = f"{registry}/{TEST_PREFIX}"
+    SharedBases(docker_engine, directory, lambda e: None).publish(plan)
+    labelled = docker_engine.client.images.get(plan.image)
+    assert labelled.labels[CONTENT_LABEL] == plan.content_hash
+    assert labelled.attrs["RootFS"]["Layers"] == unlabelled.attrs["RootFS"]["Layers"]
+    docker_engine.remove(plan.image)
+    docker_engine.remove(shared_name(plan, directory))
+    assert SharedBases(docker_engine, directory, lambda e: None).pull(plan)
+    assert docker_engine.client.images.get(plan.image).id == labelled.id
