@@ -222,3 +222,38 @@ def test_a_base_built_without_its_label_is_labelled_when_pushed(docker_engine, t
     docker_engine.remove(shared_name(plan, directory))
     assert SharedBases(docker_engine, directory, lambda e: None).pull(plan)
     assert docker_engine.client.images.get(plan.image).id == labelled.id
+
+
+def test_bases_travel_through_a_registry_behind_credentials(docker_engine, tmp_path,
+                                                            monkeypatch):
+    """BinderHub hands build pods their push credentials; bases are pushed and pulled
+    with them, and without them a pull is one line, then a build."""
+    from registries import USER, htpasswd_registry
+
+    password = "base-" + uuid.uuid4().hex
+    registry = htpasswd_registry(tmp_path / "registry", password)
+    try:
+        plan = tiny_base(Settings.from_env().os_image)
+        ensure_base(docker_engine, plan, Settings.from_env(), lambda e: None, None)
+        directory = f"{registry.host}/{TEST_PREFIX}"
+        remote = shared_name(plan, directory)
+        lines: list[str] = []
+        shared = SharedBases(docker_engine, directory,
+                             lambda e: None if e.detail else lines.append(e.message))
+        monkeypatch.setenv("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", json.dumps(
+            {"registry": registry.host, "username": USER, "password": password}))
+        shared.publish(plan)
+        assert lines == [f"Pushing the base image {remote}"]
+        docker_engine.remove(plan.image)
+        docker_engine.remove(remote)
+        assert shared.pull(plan)
+
+        docker_engine.remove(plan.image)
+        docker_engine.remove(remote)
+        monkeypatch.delenv("CONTAINER_ENGINE_REGISTRY_CREDENTIALS")
+        lines.clear()
+        assert not shared.pull(plan)
+        assert len(lines) == 2 and lines[1].endswith("; building it here")
+        assert password not in "".join(lines)
+    finally:
+        registry.stop()
