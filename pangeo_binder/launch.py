@@ -267,16 +267,16 @@ def delete_session_namespace(api, namespace: str, hub_account: str | None) -> bo
     """Delete `namespace` if the hub `hub_account` made it for a session; return whether
     it did. The hub may delete only the namespaces whose rights the Dask operator bound
     for it (deploy/jupyterhub/hub-rbac.yaml), and asks for no others."""
-    import kr8s
     from kr8s.objects import Namespace
 
     if not hub_account:
         return False
+    # GETs by name only: the hub may not list namespaces.
+    found = Namespace(namespace, api=api)
     with kubernetes_errors(f"cannot delete namespace {namespace}"):
-        try:
-            found = Namespace.get(namespace, api=api)
-        except kr8s.NotFoundError:
+        if not found.exists():
             return False
+        found.refresh()
         if found.annotations.get(HUB_ACCOUNT_ANNOTATION) != hub_account or \
                 "pangeo-binder/user" not in found.labels:
             return False

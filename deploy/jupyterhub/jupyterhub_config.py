@@ -28,14 +28,19 @@ c.JupyterHub.services = [{"name": "binder", "api_token": os.environ["BINDER_API_
 # tokens: its launcher makes up the token it gives the user.
 c.JupyterHub.load_roles = [{"name": "binder", "services": ["binder"],
                             "scopes": ["servers", "admin:users"]}]
+values = YAML(typ="safe").load((here / "values.yaml").read_text())
+# As the chart: `hub.config` first, then the `hub.extraConfig` snippets (at the end).
+for section, settings in values["jupyterhub"]["hub"].get("config", {}).items():
+    c[section].update(settings)
 # The chart's two auth modes (`config.BinderHub.auth_enabled` and
-# `jupyterhub.hub.config.BinderSpawner.auth_enabled`).
+# `jupyterhub.hub.config.BinderSpawner.auth_enabled`); this hub's setting wins.
 if os.environ.get("PANGEO_BINDER_HUB_AUTH", "disabled") == "enabled":
     # Users log in. A real deployment uses an OAuth provider (GitHub, ...); this hub's
     # users have one shared password, for tests and demos only.
     c.BinderSpawner.auth_enabled = True
     c.JupyterHub.authenticator_class = "dummy"
     c.DummyAuthenticator.password = os.environ["PANGEO_BINDER_HUB_PASSWORD"]
+    c.Authenticator.allow_all = True  # whoever has the password
 else:
     # A public binder: no login; a launch creates a temporary user through the REST API.
     c.BinderSpawner.auth_enabled = False
@@ -43,6 +48,5 @@ else:
 # The image of a spawn that names none (BinderHub always names one).
 c.KubeSpawner.image = os.environ.get("PANGEO_BINDER_DEFAULT_IMAGE", "")
 
-values = YAML(typ="safe").load((here / "values.yaml").read_text())
 for name, snippet in sorted(values["jupyterhub"]["hub"]["extraConfig"].items()):
     exec(compile(snippet, f"hub.extraConfig.{name}", "exec"))

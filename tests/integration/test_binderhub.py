@@ -11,17 +11,21 @@ hands out is opened as a browser would. test_binderhub_auth.py does the same wit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from binderhub_launcher import (
     HUB_ACCOUNT,
+    REPO_URL,
     Browser,
     Launch,
     Launcher,
@@ -43,6 +47,7 @@ from k8s_helpers import (
 )
 
 from pangeo_binder.badge import BinderRepo
+from pangeo_binder.kube import dns_name
 from pangeo_binder.spec import parse_source
 
 pytestmark = pytest.mark.integration
@@ -196,8 +201,18 @@ def hub(registry) -> Launcher:
     remove_hub(launcher)
 
 
+def namespace_of(user: str) -> str:
+    """The user's session namespace: `pangeo-{username}` with KubeSpawner's safe slug of
+    the name (a temporary user's name may hold "--", which it escapes), found by the
+    label pangeo-binder gives it."""
+    names = kubectl("get", "namespaces", "-l", f"pangeo-binder/user={dns_name(user)}",
+                    "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert len(names) == 1, (user, names)
+    return names[0]
+
+
 def session_pod(user: str) -> dict:
-    pods = json.loads(kubectl("-n", f"pangeo-{user}", "get", "pods", "-l",
+    pods = json.loads(kubectl("-n", namespace_of(user), "get", "pods", "-l",
                               "component=singleuser-server", "-o", "json"))["items"]
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
@@ -205,7 +220,7 @@ def session_pod(user: str) -> dict:
 
 def in_server(user: str, script: str, token: str) -> str:
     """Run Python in the user's server pod, with a token that opens the server."""
-    return kubectl("-n", f"pangeo-{user}", "exec", "-i", session_pod(user)["metadata"]["name"],
+    return kubectl("-n", namespace_of(user), "exec", "-i", session_pod(user)["metadata"]["name"],
                    "--", "env", f"USER_TOKEN={token}", "python", "-",
                    stdin="import warnings; warnings.simplefilter('ignore')\n" + script)
 
@@ -239,7 +254,8 @@ def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice, built):
     container = pod["spec"]["containers"][0]
     assert container["image"] == built[0]
     assert container["args"][0] == "jupyter-lab"  # BinderSpawner gives it the token
-    assert pod["spec"]["serviceAccountName"] == f"pangeo-{alice.username}"
+    ns = namespace_of(alice.username)
+    assert pod["spec"]["serviceAccountName"] == f"pangeo-{dns_name(alice.username)}"
     assert pod["metadata"]["labels"]["pangeo-binder/session"] == "true"
     security = container["securityContext"]
     assert security["runAsUser"] == 1000 and security["allowPrivilegeEscalation"] is False
@@ -247,11 +263,11 @@ def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice, built):
     assert container["resources"]["limits"]["cpu"] == "300m"
     env = {e["name"]: e for e in container["env"]}
     assert env["BINDER_REQUEST"]["value"] == "v2/gh/pangeo-data/pangeo-binder-example/main"
-    assert env["DASK_KUBERNETES__NAMESPACE"]["value"] == f"pangeo-{alice.username}"
+    assert env["DASK_KUBERNETES__NAMESPACE"]["value"] == ns
     assert env["DASK_KUBERNETES__IMAGE"]["value"] == built[0]
     assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"]["value"] == "True"
-    role = json.loads(kubectl("-n", f"pangeo-{alice.username}", "get", "role",
-                              f"pangeo-{alice.username}-dask", "-o", "json"))
+    role = json.loads(kubectl("-n", ns, "get", "role",
+                              f"pangeo-{dns_name(alice.username)}-dask", "-o", "json"))
     assert {"kubernetes.dask.org"} <= {g for r in role["rules"] for g in r["apiGroups"]}
 
 
@@ -263,7 +279,7 @@ def hub_can(verb: str, resource: str, namespace: str) -> bool:
 
 def test_the_hub_holds_no_secrets_and_makes_pods_only_in_its_session_namespaces(hub, alice,
                                                                                  built):
-    ns = f"pangeo-{alice.username}"
+    ns = namespace_of(alice.username)
     rules = kubectl("auth", "can-i", "--list", "--as", HUB_ACCOUNT, "-n", "kube-system")
     granted = {row.split()[0]: row for row in rules.splitlines()[1:] if row.strip()}
     assert not [r for r in granted if r.startswith("secrets")], rules
@@ -296,23 +312,24 @@ def test_kubecluster_in_a_hub_server_computes_and_belongs_to_it(hub, alice):
     out = in_server(user, kubecluster_probe("USER_TOKEN"), alice.token)
     assert "SUM 4000000.0" in out
     assert "VERSIONS 1" in out
-    assert f"DASHBOARD /user/{user}/proxy/work-scheduler.pangeo-{user}:8787/status" in out
+    ns = namespace_of(user)
+    assert f"DASHBOARD /user/{user}/proxy/work-scheduler.{ns}:8787/status" in out
     assert "PROXIED 200" in out and "REFUSED 403" in out
-    owners = json.loads(kubectl("-n", f"pangeo-{user}", "get", "daskcluster", "work", "-o",
+    owners = json.loads(kubectl("-n", ns, "get", "daskcluster", "work", "-o",
                                 "jsonpath={.metadata.ownerReferences}"))
     assert [o["name"] for o in owners] == [session_pod(user)["metadata"]["name"]]
 
 
 def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice, built):
     bob = hub.launch(built[0], Launcher.unique_name())
-    ns = f"pangeo-{alice.username}"
+    ns = namespace_of(alice.username)
     paths = {"daskclusters": f"/apis/kubernetes.dask.org/v1/namespaces/{ns}/daskclusters",
              "pods": f"/api/v1/namespaces/{ns}/pods",
              "secrets": f"/api/v1/namespaces/{ns}/secrets"}
     secret = kubectl("-n", ns, "get", "secrets", "-o", "jsonpath={.items[0].metadata.name}")
     names = {"daskclusters": "work", "pods": session_pod(alice.username)["metadata"]["name"],
              "secrets": secret}
-    out = in_server(bob.username, isolation_probe(paths, names, f"pangeo-{bob.username}"),
+    out = in_server(bob.username, isolation_probe(paths, names, namespace_of(bob.username)),
                     "unused")
     results = json.loads(out.strip().splitlines()[-1])
     assert results.pop("own daskclusters") == 200
@@ -332,8 +349,55 @@ def stop(hub: Launcher, user: str) -> None:
     assert hub.request("DELETE", f"users/{user}")[0] == 204
 
 
+@pytest.fixture
+def launch_quota(monkeypatch):
+    """pangeo-binder's BinderHub quota and health classes, on a stand-in of the BinderHub
+    modules they extend (BinderHub is not installable here), speaking to the dev
+    cluster's API server as BinderHub would from its pod."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "binderhub_standin"))
+    from binderhub.quota import LaunchQuotaExceeded
+
+    from pangeo_binder.launch_quota import SessionHealthHandler, SessionLaunchQuota
+
+    executor = ThreadPoolExecutor(2)
+    yield SessionLaunchQuota, SessionHealthHandler, LaunchQuotaExceeded, executor
+    executor.shutdown()
+
+
+def test_a_full_launch_quota_refuses_the_next_launch(hub, alice, built, launch_quota):
+    quota_class, health_class, exceeded, executor = launch_quota
+    image = built[0]
+
+    def check(total=None, repo=None):
+        # What BinderHub's build handler asks before it launches anything.
+        quota = quota_class(executor=executor, total_quota=total)
+        return asyncio.run(quota.check_repo_quota(image, {"quota": repo} if repo else {},
+                                                  REPO_URL))
+
+    assert check() is None  # no quota set: nothing is counted
+    running = check(total=2)
+    assert (running.total, running.matching) == (1, 1)  # Alice's session
+    second = hub.launch(image, Launcher.unique_name())  # fills the quota of 2
+    with pytest.raises(exceeded) as full:
+        check(total=2)
+    assert (full.value.status, full.value.used) == ("pod_quota", 2)
+    # A repository's own quota counts the sessions of its image only.
+    with pytest.raises(exceeded) as repo_full:
+        check(total=10, repo=2)
+    assert repo_full.value.status == "repo_quota"
+    assert check(total=10, repo=3).matching == 2
+    # /health's pod count sees the same sessions, in their own namespaces.
+    builder = SimpleNamespace(api=quota_class(executor=executor).api, namespace=BUILDS)
+    health = health_class({"example_builder": builder, "executor": executor})
+    sessions, _ = asyncio.run(health._get_pods())
+    assert {pod["metadata"]["namespace"] for pod in sessions} == {
+        namespace_of(alice.username), namespace_of(second.username)}
+    stop(hub, second.username)
+    assert check(total=2).total == 1
+
+
 def test_stopping_a_server_removes_its_dask_cluster_and_namespace(hub, alice):
-    ns = f"pangeo-{alice.username}"
+    ns = namespace_of(alice.username)
     assert dask_pods(ns), "the 'work' cluster of an earlier test should be running"
     stop(hub, alice.username)
     # Seconds: the operator policy deletes a gone session's Dask pods at once, and the
@@ -346,13 +410,13 @@ def test_ten_badge_clicks_leave_nothing_behind(hub, built):
     """Temporary users come and go as on a public binder: each click a new user, a
     server, JupyterLab opened, then the culler stops the server and deletes the user."""
     before = leftovers()
-    users = []
+    namespaces = []
     for _ in range(10):
         launch = hub.launch(built[0], Launcher.unique_name())
         assert opens_jupyterlab(Browser().get(f"{launch.url}?token={launch.token}"))
+        namespaces.append(namespace_of(launch.username))
         stop(hub, launch.username)
-        users.append(launch.username)
-    wait_until(lambda: not any(f"pangeo-{u}" in hub_namespaces() for u in users), 300,
+    wait_until(lambda: not set(namespaces) & set(hub_namespaces()), 300,
                "the users' namespaces are gone")
     assert leftovers() == before
     assert hub.request("GET", "users")[1] == []
@@ -374,8 +438,11 @@ def test_a_spawn_may_not_choose_an_image_outside_the_allowed_prefixes(hub):
     with pytest.raises(LaunchFailed):
         hub.launch("docker.io/library/busybox:latest", mallory)
     assert not hub.request("GET", f"users/{mallory}")[1].get("servers")
-    pods = kubectl("-n", f"pangeo-{mallory}", "get", "pods", "-o", "name", check=False)
+    pods = kubectl("get", "pods", "--all-namespaces", "-l",
+                   f"pangeo-binder/user={dns_name(mallory)}", "-o", "name")
     assert pods.strip() == ""
+    assert kubectl("get", "namespaces", "-l", f"pangeo-binder/user={dns_name(mallory)}",
+                   "-o", "name") == ""
 
 
 def test_a_spawn_without_a_launch_token_is_refused(hub, built):
@@ -388,4 +455,5 @@ def test_a_spawn_without_a_launch_token_is_refused(hub, built):
         wait_until(lambda: not hub.request("GET", f"users/{user}")[1]
                    .get("servers", {}).get("", {}).get("pending"), 60, "the spawn ended")
     assert not hub.request("GET", f"users/{user}")[1].get("servers")
-    assert kubectl("-n", f"pangeo-{user}", "get", "pods", "-o", "name", check=False) == ""
+    assert kubectl("get", "pods", "--all-namespaces", "-l",
+                   f"pangeo-binder/user={dns_name(user)}", "-o", "name") == ""
