@@ -1,9 +1,9 @@
 """Git and registry credentials, taken the way BinderHub hands them to its build pods.
 
-- `GIT_CREDENTIAL_ENV`: what a git credential helper would print ("username=NAME\\n
-  password=TOKEN"). As repo2docker does, git is told to ask a helper that echoes the
-  variable, so the value stays in the environment: it never reaches a command line, the
-  checkout's .git/config, or a credential store.
+- `GIT_CREDENTIAL_ENV`: what a git credential helper would print (the lines
+  `username=NAME` and `password=TOKEN`). As repo2docker does, git is told to ask a
+  helper that echoes the variable, so the value stays in the environment: it never
+  reaches a command line, the checkout's .git/config, or a credential store.
 - `CONTAINER_ENGINE_REGISTRY_CREDENTIALS`: `{"registry", "username", "password"}`, the
   push credentials BinderHub hands a build pod. When unset, or for another registry, the
   docker config (`~/.docker/config.json`, where BinderHub mounts its push secret, or
