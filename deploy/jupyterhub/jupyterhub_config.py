@@ -41,6 +41,9 @@ if os.environ.get("PANGEO_BINDER_HUB_AUTH", "disabled") == "enabled":
     c.JupyterHub.authenticator_class = "dummy"
     c.DummyAuthenticator.password = os.environ["PANGEO_BINDER_HUB_PASSWORD"]
     c.Authenticator.allow_all = True  # whoever has the password
+    # As BinderHub's documentation asks: a login must not start a server of its own
+    # (without an image); servers start from BinderHub's launches.
+    c.JupyterHub.redirect_to_server = False
 else:
     # A public binder: no login; a launch creates a temporary user through the REST API.
     c.BinderSpawner.auth_enabled = False
