@@ -27,7 +27,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -303,7 +302,7 @@ def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
     """The solved `records` and the `pip` section's packages as a conda-lock unified
     lockfile (conda-lock's models)."""
     from conda_lock.lockfile import write_conda_lock_file
-    from conda_lock.lockfile.v1.models import HashModel, LockMeta, TimeMeta
+    from conda_lock.lockfile.v1.models import HashModel, LockMeta
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile
     from conda_lock.models.channel import Channel
 
@@ -331,7 +330,8 @@ def write_lock(records: Sequence[dict], pip: Sequence[PipPackage],
     lockfile = Lockfile(package=packages, metadata=LockMeta(
         content_hash={PLATFORM: spec_hash}, channels=[Channel.from_string(u) for u in urls],
         platforms=[PLATFORM], sources=[spec.name for spec in inputs[1:]],
-        time_metadata=TimeMeta(created_at=datetime.now(UTC).isoformat(timespec="seconds")),
+        # No creation time: a lock is a pure function of its inputs (same inputs, same
+        # bytes, same image tag, on any machine and at any time).
         custom_metadata={"locked_by": f"pangeo-binder (py-rattler "
                                       f"{package_version('py-rattler')})"}))
     with tempfile.TemporaryDirectory(prefix="pangeo-binder-lock-") as tmp:

@@ -239,3 +239,21 @@ def test_a_pip_line_may_not_move_a_conda_version(tmp_path, conda_env):
                                  "  - pip:\n    - numcore==2.0\n")
     line = fails(lock(repo, conda_env, tmp_path / "o.yml"), conda_env)
     assert "numcore==2.0" in line and "the conda environment pins numcore==1.1" in line
+
+
+def test_a_conda_lock_is_a_pure_function_of_its_inputs(tmp_path, conda_env):
+    """Two solves of the same environment with different cache and temporary
+    directories, at different times, give the same bytes: no time, path or machine."""
+    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies: [hello]\n")
+    texts = []
+    for run in ("a", "b"):
+        scratch = tmp_path / f"tmp-{run}"
+        scratch.mkdir()
+        env = {**conda_env, "PANGEO_BINDER_CACHE_DIR": str(tmp_path / f"cache-{run}"),
+               "TMPDIR": str(scratch)}
+        out = tmp_path / f"lock-{run}.yml"
+        result = lock(repo, env, out)
+        assert result.returncode == 0, result.stderr
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]
+    assert str(repo) not in texts[0] and "created_at" not in texts[0]
