@@ -205,7 +205,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             if conda_lock is not None and python is not None:
                 environment, buildable = conda_image_plan(python, conda_lock, settings, emit)
             plan = repo_image_plan(files, config, environment, repo_lock, image_name,
-                                   source.display, appendix)
+                                   appendix)
             if push and skip_if_pushed and image_in_registry(plan.image, engine):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,

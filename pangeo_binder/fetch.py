@@ -3,9 +3,12 @@
 A git source is resolved to a commit sha first (`git ls-remote`), then only that commit
 is fetched (shallow) into a temporary directory that is removed afterwards. A local
 directory is used in place; when it is part of a git checkout, its files are the ones git
-would commit (ignored files stay out) and it is identified by its commit plus a hash of
-its uncommitted changes. A private remote is read with the credentials in
-GIT_CREDENTIAL_ENV, as BinderHub's build pods give them (see `credentials`).
+would commit (ignored files stay out), uncommitted changes included. Either way a
+checkout is identified by a hash of its files (names, executable bits, link targets,
+contents), never by where it is: a clean directory and its git URL at the same commit
+have the same identity, and an uncommitted change gives another. A private remote is
+read with the credentials in GIT_CREDENTIAL_ENV, as BinderHub's build pods give them
+(see `credentials`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class Checkout:
 
     path: Path
     files: tuple[str, ...]  # posix paths relative to `path`, sorted; never under .git
-    tree_id: str  # identifies the content: same id, same files
+    tree_id: str  # identifies the content (never where it is): same id, same files
     revision: str | None  # commit sha, "-dirty" when a local checkout has changes
     source_url: str
 
@@ -176,9 +179,11 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
     with tempfile.TemporaryDirectory(prefix="pangeo-binder-fetch-") as tmp:
         dest = Path(tmp) / "repo"
         sha = _fetch_commit(source.url, source.ref, dest)
-        tree = _git("rev-parse", "HEAD^{tree}", cwd=dest, what="cannot read tree").strip()
         emit(Event(Phase.FETCHING, f"Fetched commit {sha}"))
-        yield Checkout(path=dest, files=_git_files(dest), tree_id=f"git-tree:{tree}",
+        # The same identity as a local directory's: a clean checkout of this commit
+        # anywhere has the same files, hence the same tree id and the same image tag.
+        files = _git_files(dest)
+        yield Checkout(path=dest, files=files, tree_id=_content_id(dest, files),
                        revision=sha, source_url=source.public_url)
 
 

@@ -194,9 +194,11 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan
 
 
 def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
-                           repo_lock: Lock | None, source: str, appendix: str = "") -> str:
+                           repo_lock: Lock | None, appendix: str = "") -> str:
+    """The repository's Dockerfile. It is hashed into the tag, so it names nothing of
+    where or when it was made (no path, host or time): the same content anywhere gets
+    the same tag. Where the source came from is the image's label, outside the hash."""
     return template("repo.Dockerfile.j2").render(
-        source=source,
         environment_image=environment.image,
         apt_txt=config.path("apt.txt"),
         apt_packages=config.apt_packages,
@@ -209,7 +211,7 @@ def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
 
 
 def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan | None,
-                    repo_lock: Lock | None, image_name: str, source: str,
+                    repo_lock: Lock | None, image_name: str,
                     appendix: str = "") -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
     content hash is the tag. `environment` is None only for a repository Dockerfile.
@@ -222,7 +224,7 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
             dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
             checkout=checkout, checkout_dir="",
         )
-    dockerfile = render_repo_dockerfile(config, environment, repo_lock, source, appendix)
+    dockerfile = render_repo_dockerfile(config, environment, repo_lock, appendix)
     files: dict[str, Path | str] = {"Dockerfile": dockerfile}
     if repo_lock is not None:
         files["pangeo-binder/repo.lock"] = repo_lock.text

@@ -24,7 +24,7 @@ def files(tree_id="git-tree:1", names=("a.ipynb",), path=Path("/nonexistent")):
 
 def plan(config=None, lock=LOCK, checkout=None, name="pangeo-binder/repo"):
     config = config or BinderConfig(binder_dir="binder", requirements="binder/requirements.txt")
-    return repo_image_plan(checkout or files(), config, ENVIRONMENT, lock, name, "gh:org/repo")
+    return repo_image_plan(checkout or files(), config, ENVIRONMENT, lock, name)
 
 
 def test_layers_are_ordered_for_the_cache():
@@ -57,6 +57,10 @@ def test_the_ca_bundle_is_only_ever_a_secret_mount():
 
 def test_same_inputs_same_tag():
     assert plan().image == plan().image
+    # Where the checkout is does not decide the image, and the Dockerfile never names it.
+    elsewhere = plan(checkout=files(path=Path("/elsewhere/repo")))
+    assert elsewhere.image == plan().image
+    assert "/elsewhere" not in elsewhere.files["Dockerfile"]
     assert plan().image.startswith("pangeo-binder/repo:")
     assert len(plan().tag) == 16
 
@@ -70,7 +74,7 @@ def test_same_inputs_same_tag():
                                                   requirements="binder/requirements.txt"),
                             environment_image_plan(python_image_plan("debian:bookworm-slim",
                                                                      "sha256:other-os")),
-                            LOCK, "pangeo-binder/repo", "gh:org/repo"),
+                            LOCK, "pangeo-binder/repo"),
 ])
 def test_anything_that_decides_the_image_changes_the_tag(change):
     assert change().image != plan().image
