@@ -7,9 +7,11 @@ smoke test passes, so a broken image is never left tagged as good.
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from .events import Emit, Event, Phase
 from .fetch import checkout
 from .lock import BASE_PYTHON, Lock, load_base_lock, resolve_repo_lock
 from .plan import (
+    HASH_LENGTH,
     ImagePlan,
     conda_environment_image_plan,
     environment_image_plan,
@@ -60,10 +63,29 @@ def _os_image_id(engine: Engine, os_image: str, emit: Emit) -> str:
     return image_id
 
 
+@contextmanager
+def one_build_at_a_time(cache_dir: Path, content_hash: str, emit: Emit) -> Iterator[None]:
+    """Hold the right to build `content_hash` on this machine: a concurrent build of the
+    same content waits here for the first, then finds its image. An flock, which the
+    kernel releases when its holder exits, however it exits (a crash, SIGKILL)."""
+    path = cache_dir / "build-locks" / f"{content_hash}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            emit(Event(Phase.BUILDING, "Waiting for another build of the same content "
+                                       f"({content_hash[:HASH_LENGTH]}) to finish"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
                 labels: dict[str, str] | None = None) -> bool:
     """Build `plan` unless its image exists; return True when it was built. The image
-    carries its content hash (a base pulled from a registry is checked against it)."""
+    carries its content hash (a base pulled from a registry is checked against it, a
+    build of the same content under another name adopts it), added only once the smoke
+    test has passed: an untested candidate never looks like a built image."""
     if engine.image_id(plan.image) is not None:
         return False
     emit(Event(Phase.BUILDING, f"Building {plan.image}"))
@@ -73,15 +95,14 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
         write_context(plan, Path(context))
         try:
             engine.build(Path(context), plan.dockerfile, candidate, emit,
-                         build_args=plan.build_args,
-                         labels={CONTENT_LABEL: plan.content_hash, **(labels or {})},
+                         build_args=plan.build_args, labels=labels or {},
                          ca_bundle=settings.ca_bundle, target=plan.target)
             emit(Event(Phase.BUILDING, f"Smoke-testing {plan.image}"))
             result = engine.run(candidate, ["sh", "-c", plan.smoke_test])
             if result.exit_code != 0:
                 last = (result.output.strip().splitlines() or ["no output"])[-1]
                 raise BuildError(f"the built image failed its smoke test: {last}")
-            engine.tag(candidate, plan.image)
+            engine.label(candidate, plan.image, {CONTENT_LABEL: plan.content_hash}, emit)
         finally:
             engine.remove(candidate)
     return True
@@ -96,7 +117,6 @@ def _labels(source_url: str, revision: str | None, base: Lock, lock_hash: str,
         "pangeo-binder.version": __version__,
         "pangeo-binder.base-lock-hash": base.digest,
         "pangeo-binder.lock-hash": lock_hash,
-        CONTENT_LABEL: plan.content_hash,
     }
 
 
@@ -108,11 +128,16 @@ def ensure_base(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
     gives the plan with what only a build needs (a conda environment's packages)."""
     if engine.image_id(plan.image) is not None:
         return
-    if shared is not None and shared.pull(plan):
-        return
-    if parent is not None:
-        ensure_base(engine, parent, settings, emit, shared)
-    build_image(engine, buildable() if buildable else plan, settings, emit)
+    # Bases are locked after the repository image and each before its parent: always
+    # in that order, so concurrent builds cannot wait for each other in a cycle.
+    with one_build_at_a_time(settings.cache_dir, plan.content_hash, emit):
+        if engine.image_id(plan.image) is not None:  # made meanwhile by another build
+            return
+        if shared is not None and shared.pull(plan):
+            return
+        if parent is not None:
+            ensure_base(engine, parent, settings, emit, shared)
+        build_image(engine, buildable() if buildable else plan, settings, emit)
 
 
 def resolver_sandbox(engine: Engine, settings: Settings, emit: Emit,
@@ -170,6 +195,21 @@ def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
     return plans[-1].image
 
 
+def _reuse(engine: Engine, plan: ImagePlan, emit: Emit) -> bool:
+    """Whether the image of `plan` is here: under its name, or as an identical image
+    (its content label, which only a smoke-tested image carries) built under another
+    name, which then gets this name too."""
+    if engine.image_id(plan.image) is not None:
+        emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
+        return True
+    twin = engine.image_with_label(CONTENT_LABEL, plan.content_hash)
+    if twin is None:
+        return False
+    engine.tag(twin, plan.image)
+    emit(Event(Phase.BUILDING, f"Cache hit: tagged the identical image {twin[:19]}"))
+    return True
+
+
 def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
           image_name: str | None = None, appendix: str = "",
           skip_if_pushed: bool = False) -> BuildResult:
@@ -210,22 +250,18 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,
                                    cached=True, revision=files.revision)
-            cached = engine.image_id(plan.image) is not None
-            twin = None if cached else engine.image_with_label(CONTENT_LABEL, plan.content_hash)
-            if cached:
-                emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
-            elif twin:
-                # Built before under another name (another prefix or registry).
-                engine.tag(twin, plan.image)
-                cached = True
-                emit(Event(Phase.BUILDING, f"Cache hit: tagged the identical image {twin[:19]}"))
-            else:
-                if python and environment:
-                    ensure_base(engine, environment, settings, emit, shared, parent=python,
-                                buildable=buildable)
-                build_image(engine, plan, settings, emit,
-                            _labels(files.source_url, files.revision, base,
-                                    (conda_lock or repo_lock or base).digest, plan))
+            cached = _reuse(engine, plan, emit)
+            if not cached:
+                with one_build_at_a_time(settings.cache_dir, plan.content_hash, emit):
+                    # The build this one waited for has made the image, or failed.
+                    cached = _reuse(engine, plan, emit)
+                    if not cached:
+                        if python and environment:
+                            ensure_base(engine, environment, settings, emit, shared,
+                                        parent=python, buildable=buildable)
+                        build_image(engine, plan, settings, emit,
+                                    _labels(files.source_url, files.revision, base,
+                                            (conda_lock or repo_lock or base).digest, plan))
             revision = files.revision
         if push:
             if shared is not None and python and environment and not cached:

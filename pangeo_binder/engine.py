@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -137,6 +138,13 @@ class Engine:
                 process.wait()
         if code != 0:
             raise BuildError(f"docker build failed: {_failure_reason(tail)}")
+
+    def label(self, source: str, target: str, labels: Mapping[str, str], emit: Emit) -> None:
+        """Name `source` `target` with `labels` added: a configuration change (a
+        `FROM`-only build), no new layer."""
+        with tempfile.TemporaryDirectory(prefix="pangeo-binder-label-") as context:
+            (Path(context) / "Dockerfile").write_text(f"FROM {source}\n")
+            self.build(Path(context), "Dockerfile", target, emit, labels=labels)
 
     def tag(self, source: str, target: str) -> None:
         repository, _, tag = target.rpartition(":")

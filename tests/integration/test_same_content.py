@@ -4,7 +4,10 @@ however many builds of it run at once on one engine. Real builds through the CLI
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -56,3 +59,38 @@ def test_the_tag_is_the_content_not_the_path_nor_how_it_is_named(docker_engine, 
     (moved / "README.md").write_text("changed\n")
     changed, _ = build_ok(str(moved))
     assert tag(changed) != tag(image)
+
+
+def leftovers(engine, repository: str) -> tuple[list[str], list[str]]:
+    """Candidate tags and smoke-test containers of `repository`'s builds on the engine
+    (other builds may be running beside these tests)."""
+    from pangeo_binder.engine import SMOKE_LABEL
+
+    candidates = [t for image in engine.client.images.list() for t in image.tags
+                  if t.startswith(f"{repository}:candidate-")]
+    smoke = [c.name for c in engine.client.containers.list(
+        all=True, filters={"label": SMOKE_LABEL})
+        if c.attrs["Config"]["Image"].startswith(f"{repository}:")]
+    return candidates, smoke
+
+
+def test_concurrent_builds_of_one_content_build_once(docker_engine, tmp_path):
+    from pangeo_binder.bases import CONTENT_LABEL
+
+    repo = notebook_repo(tmp_path / "together")
+    builds = [subprocess.Popen([sys.executable, "-m", "pangeo_binder", "build", str(repo)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=os.environ.copy()) for _ in range(5)]
+    results = [(b.wait(timeout=900), *b.communicate()) for b in builds]
+    for code, _, stderr in results:
+        assert code == 0, stderr[-3000:]
+    images = {stdout.strip() for _, stdout, _ in results}
+    assert len(images) == 1, images
+    image = images.pop()
+    logs = [stderr for _, _, stderr in results]
+    assert sum(f"Building {image}" in log for log in logs) == 1, "built more than once"
+    assert sum("Cache hit" in log for log in logs) == 4
+    content = docker_engine.client.images.get(image).labels[CONTENT_LABEL]
+    built = docker_engine.client.images.list(filters={"label": f"{CONTENT_LABEL}={content}"})
+    assert len(built) == 1
+    assert leftovers(docker_engine, image.rpartition(":")[0]) == ([], [])
