@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -110,10 +112,24 @@ class _LogToEvents(logging.Handler):
         self.reporter.note(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, which is how Kubernetes stops a build pod (and a container's PID 1 gets
+    no default action for it): unwound like Ctrl-C, so the stages remove their
+    candidate images and containers on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # One unwinding: a second SIGTERM must not interrupt the clean-up of the first.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated("terminated (SIGTERM)")
+
+
 def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
     """Run a stage; a user error becomes one line (on stderr, or with JSON logs the
-    last `failed` event) and exit code 1."""
+    last `failed` event) and exit code 1; Ctrl-C and SIGTERM stop it cleanly."""
     failed = reporter or Reporter(False, False)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if reporter is None:
             return stage()
@@ -125,6 +141,9 @@ def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
     except KeyboardInterrupt:
         failed.fail("interrupted")
         sys.exit(130)
+    except Terminated as exc:
+        failed.fail(str(exc))
+        sys.exit(128 + signal.SIGTERM)
     except Exception as exc:
         if os.environ.get("PANGEO_BINDER_DEBUG"):
             raise

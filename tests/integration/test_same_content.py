@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import git, git_repo, run_cli
+from conftest import TEST_PREFIX, git, git_repo, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +96,49 @@ def test_concurrent_builds_of_one_content_build_once(docker_engine, tmp_path):
     built = docker_engine.client.images.list(filters={"label": f"{CONTENT_LABEL}={content}"})
     assert len(built) == 1
     assert leftovers(docker_engine, image.rpartition(":")[0]) == ([], [])
+
+
+def start_build(repo: Path, log: Path) -> subprocess.Popen:
+    with log.open("w") as err:
+        return subprocess.Popen([sys.executable, "-m", "pangeo_binder", "build", str(repo)],
+                                stdout=subprocess.PIPE, stderr=err, text=True,
+                                env=os.environ.copy())
+
+
+def wait_for(log: Path, text: str, build: subprocess.Popen, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert build.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no {text!r} in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("during", ["docker build", "smoke test"])
+def test_sigterm_stops_a_build_and_leaves_nothing(docker_engine, tmp_path, during):
+    """How Kubernetes stops a build pod: the build ends at once, non-zero, with one
+    line, and takes its candidate image and smoke-test container with it."""
+    repo = notebook_repo(tmp_path / "stopped")
+    if during == "docker build":
+        (repo / "postBuild").write_text("#!/bin/sh\nsleep 120\n")
+        (repo / "postBuild").chmod(0o755)
+    log = tmp_path / "stderr"
+    build = start_build(repo, log)
+    repository = f"{TEST_PREFIX}stopped"
+    if during == "docker build":
+        wait_for(log, f"Building {repository}:", build)
+        time.sleep(3)  # into the build's steps
+    else:
+        wait_for(log, f"Smoke-testing {repository}:", build)
+        assert leftovers(docker_engine, repository)[0], "no candidate to stop"
+    started = time.monotonic()
+    build.send_signal(signal.SIGTERM)
+    code = build.wait(timeout=60)
+    assert time.monotonic() - started < 30
+    stderr = log.read_text()
+    assert code == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "pangeo-binder: terminated (SIGTERM)"
+    assert build.stdout.read() == ""  # no image name
+    assert leftovers(docker_engine, repository) == ([], [])
+    assert not [t for image in docker_engine.client.images.list() for t in image.tags
+                if t.startswith(f"{repository}:")]
