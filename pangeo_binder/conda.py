@@ -355,7 +355,9 @@ def lock_environment_yml(repo: CondaSpec, settings: Settings, emit: Emit,
     cache_dir = settings.cache_dir
     specs = [*base.dependencies, *repo.dependencies]
     key = hashlib.sha256(json.dumps(
-        {"specs": specs, "pip": repo.pip, "urls": urls, "uv": package_version("uv"),
+        # "format" 2: locks without a creation time (an older cached lock has one).
+        {"format": 2, "specs": specs, "pip": repo.pip, "urls": urls,
+         "uv": package_version("uv"),
          "rattler": package_version("py-rattler"), "virtual": VIRTUAL_PACKAGES}
     ).encode()).hexdigest()
     cached = cache_dir / "conda-locks" / f"{key}.yml"
