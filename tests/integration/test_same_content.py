@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, git, git_repo, run_cli
+from conftest import TEST_PREFIX, git, git_repo, require_registry, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +142,27 @@ def test_sigterm_stops_a_build_and_leaves_nothing(docker_engine, tmp_path, durin
     assert leftovers(docker_engine, repository) == ([], [])
     assert not [t for image in docker_engine.client.images.list() for t in image.tags
                 if t.startswith(f"{repository}:")]
+
+
+def test_another_machine_state_finds_the_pushed_image(docker_engine, tmp_path):
+    """Same commit, same image anywhere: built and pushed from one checkout with one
+    cache, then asked for from another path with a fresh cache (another build node, or
+    the same one after a cache clear), the image is found in the registry, not built."""
+    registry = require_registry()
+    prefix = f"{registry}/{TEST_PREFIX}machine-"
+    first = notebook_repo(tmp_path / "node-a" / "tutorial")
+    pushed = run_cli("build", str(first), "--push", "--image-prefix", prefix,
+                     env={"PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache-a")})
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    image = pushed.stdout.strip()
+
+    second = tmp_path / "node-b" / "checkout"
+    shutil.copytree(first, second, symlinks=True)
+    workshop = tmp_path / "workshop.yaml"
+    workshop.write_text(f"name: same-content\nimage_prefix: {prefix}\n"
+                        f"repos:\n  - {second}\n")
+    again = run_cli("build", "--from", str(workshop),
+                    env={"PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache-b")})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip() == image
+    assert "Already in the registry" in again.stderr and "Building" not in again.stderr
