@@ -156,7 +156,7 @@ def test_another_machine_state_finds_the_pushed_image(docker_engine, tmp_path):
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     image = pushed.stdout.strip()
 
-    second = tmp_path / "node-b" / "checkout"
+    second = tmp_path / "node-b" / "tutorial"
     shutil.copytree(first, second, symlinks=True)
     workshop = tmp_path / "workshop.yaml"
     workshop.write_text(f"name: same-content\nimage_prefix: {prefix}\n"
