@@ -22,14 +22,12 @@ they could push the repository images themselves. Use the operator's own registr
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.auth
 import docker.errors
 
-from .credentials import redact, registry_auth
+from .credentials import image_auth, redact
 from .errors import PangeoBinderError
 from .events import Emit, Event, Phase
 
@@ -65,12 +63,6 @@ def _reason(exc: docker.errors.APIError) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _auth(image: str) -> dict[str, str] | None:
-    """The build's registry credentials for `image` (the push's: pangeo_binder.credentials);
-    None leaves docker-py to the docker config."""
-    return registry_auth(docker.auth.resolve_repository_name(image.rpartition(":")[0])[0])
-
-
 class SharedBases:
     """The bases under one registry directory: pulled when missing here, pushed when
     the registry lacks them and the build may push."""
@@ -92,7 +84,7 @@ class SharedBases:
         self.emit(Event(Phase.BUILDING, f"Pulling the base image {remote}"))
         try:
             image = self.engine.client.images.pull(repository, tag=tag,
-                                                   auth_config=_auth(remote))
+                                                   auth_config=image_auth(remote))
         except docker.errors.APIError as exc:
             self.emit(Event(Phase.BUILDING, f"Base image {remote} not pulled "
                                             f"({_reason(exc)}); building it here"))
@@ -110,7 +102,7 @@ class SharedBases:
 
     def _in_registry(self, remote: str) -> bool:
         try:
-            self.engine.client.images.get_registry_data(remote, auth_config=_auth(remote))
+            self.engine.client.images.get_registry_data(remote, auth_config=image_auth(remote))
         except docker.errors.NotFound:
             return False
         return True
@@ -129,7 +121,8 @@ class SharedBases:
             if (image.labels or {}).get(CONTENT_LABEL) != plan.content_hash:
                 # Built by an earlier pangeo-binder, before bases carried their content
                 # hash: add the label (a configuration change, no new layer).
-                self._label(plan)
+                self.engine.label(plan.image, plan.image,
+                                  {CONTENT_LABEL: plan.content_hash}, lambda event: None)
             self.engine.tag(plan.image, remote)
             self.emit(Event(Phase.PUSHING, f"Pushing the base image {remote}"))
             self.engine.push(remote, self.emit)
@@ -137,9 +130,3 @@ class SharedBases:
             reason = _reason(exc) if isinstance(exc, docker.errors.APIError) else redact(str(exc))
             self.emit(Event(Phase.PUSHING, f"Warning: the base image {remote} was not "
                                            f"pushed ({reason}); fresh nodes will build it"))
-
-    def _label(self, plan: ImagePlan) -> None:
-        with tempfile.TemporaryDirectory(prefix="pangeo-binder-label-") as context:
-            (Path(context) / "Dockerfile").write_text(f"FROM {plan.image}\n")
-            self.engine.build(Path(context), "Dockerfile", plan.image, lambda event: None,
-                              labels={CONTENT_LABEL: plan.content_hash})

@@ -88,6 +88,15 @@ def registry_auth(registry: str) -> dict[str, str] | None:
             "serveraddress": named or registry}
 
 
+def image_auth(image: str) -> dict[str, str] | None:
+    """`registry_auth` for the registry an image name (with or without its tag) is in."""
+    import docker.auth
+
+    last = image.rsplit("/", 1)[-1]
+    repository = image.rpartition(":")[0] if ":" in last else image
+    return registry_auth(docker.auth.resolve_repository_name(repository)[0])
+
+
 def _secrets() -> list[str]:
     found = []
     git = os.environ.get(GIT_CREDENTIAL_ENV, "")

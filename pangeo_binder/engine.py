@@ -20,7 +20,7 @@ import docker
 import docker.auth
 import docker.errors
 
-from .credentials import registry_auth
+from .credentials import image_auth
 from .errors import BuildError, DockerError
 from .events import Emit, Event, Phase
 
@@ -170,7 +170,7 @@ class Engine:
     def push(self, ref: str, emit: Emit) -> None:
         """Push with CONTAINER_ENGINE_REGISTRY_CREDENTIALS, else the docker config's."""
         repository, _, tag = ref.rpartition(":")
-        auth = registry_auth(docker.auth.resolve_repository_name(repository)[0])
+        auth = image_auth(ref)
         last = None
         try:
             for progress in self.client.images.push(repository, tag, stream=True, decode=True,
