@@ -179,11 +179,12 @@ def test_an_idle_cluster_removes_itself(bob):
     ns = f"pangeo-{BOB}"
     out = in_session(BOB, """
 from dask_kubernetes.operator import KubeCluster
-cluster = KubeCluster(name="idle", n_workers=1, idle_timeout=5, shutdown_on_close=False)
+cluster = KubeCluster(name="idle", n_workers=1, idle_timeout=30, shutdown_on_close=False)
 print("UP", cluster.scheduler_address)
 """)
     assert f"UP tls://idle-scheduler.{ns}:8786" in out  # it ran, over TLS
-    # (It may be gone already: the operator checks every 5 s.)
+    # Idle for 30 s (long enough for KubeCluster() to see it start on a loaded node),
+    # then gone; the operator checks every 5 s.
     wait_until(lambda: "idle" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name"),
                120, "the idle cluster is still there", ns)
     wait_until(lambda: not dask_pods(ns), 90, "the idle cluster's pods are still there", ns)
