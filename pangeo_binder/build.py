@@ -34,6 +34,7 @@ from .plan import (
     python_image_plan,
     repo_image_plan,
     service_image_plan,
+    standalone_environment_image_plan,
     write_context,
 )
 from .registry import image_in_registry
@@ -237,15 +238,18 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                           if config.conda else None)
             repo_lock = (None if config.dockerfile or config.conda else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit,
-                                           sandbox))
+                                           sandbox, strict=settings.strict_base))
+            standalone = repo_lock is not None and repo_lock.standalone(base)
             engine.check()  # after the inputs are known good: their errors come first
             python, environment = (None, None) if config.dockerfile else \
                 base_image_plans(engine, settings, emit)
             buildable = None
             if conda_lock is not None and python is not None:
                 environment, buildable = conda_image_plan(python, conda_lock, settings, emit)
+            elif standalone and python is not None:
+                environment = standalone_environment_image_plan(python, repo_lock)
             plan = repo_image_plan(files, config, environment, repo_lock, image_name,
-                                   appendix)
+                                   appendix, standalone=standalone)
             if push and skip_if_pushed and image_in_registry(plan.image, engine):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,

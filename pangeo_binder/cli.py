@@ -177,11 +177,14 @@ def main() -> None:
 @click.option("--no-ca-bundle", is_flag=True, help="Pass no CA bundle to the build.")
 @click.option("--os-image", help="OS image to build on [env PANGEO_BINDER_OS_IMAGE; "
               "default debian:bookworm-slim].")
+@click.option("--strict-base", is_flag=True, default=None,
+              help="Refuse pins that move Pangeo base packages instead of building a "
+              "standalone environment [env PANGEO_BINDER_STRICT_BASE].")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
 def build(source: str | None, workshop_file: Path | None, parallel: int, ref: str | None,
           image_prefix: str | None, image_name: str | None, push: bool, json_logs: bool,
           ca_bundle: Path | None, no_ca_bundle: bool, os_image: str | None,
-          verbose: bool) -> None:
+          strict_base: bool | None, verbose: bool) -> None:
     """Build the pinned Pangeo image of SOURCE: a directory, a git URL or gh:org/repo[@ref].
 
     Prints the image name on stdout. With --from, builds and pushes a workshop's
@@ -195,7 +198,8 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
         raise click.UsageError("name a SOURCE, or a workshop file with --from")
     reporter = Reporter(json_logs, verbose)
     settings = Settings.from_env().with_overrides(
-        image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle)
+        image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle,
+        strict_base=strict_base or None)
     if no_ca_bundle:
         settings = replace(settings, ca_bundle=None)
     if workshop_file is not None:
@@ -278,7 +282,7 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
                 return resolve_conda_lock(files, config.conda_environment, config.conda_lock,
                                           settings, ignore, sandbox)
             return resolve_repo_lock(files, config, load_base_lock(), settings.cache_dir,
-                                     ignore, sandbox)
+                                     ignore, sandbox, strict=settings.strict_base)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:

@@ -32,10 +32,12 @@ _UNSUPPORTED = {
     "Project.toml": "Julia environments (Project.toml) are not supported by pangeo-binder",
     "REQUIRE": "Julia environments (REQUIRE) are not supported by pangeo-binder",
 }
-# Requirement lines that install from the repository itself, which is copied in only
-# after the environment layers (so notebook edits keep those layers cached), or from any
-# other local path ("pkg @ file:///...").
+# Requirement lines that install from a local path. The repository's own directories
+# (`.`, `-e .`, `./pkg`, relative to its root, as pip and repo2docker read them) are
+# installed after the repository is copied in; any other path (`..`, `/opt/x`,
+# `file:`, "pkg @ file:///...") would reach outside the repository and is refused.
 _LOCAL_REQUIREMENT = re.compile(r"^(-e|--editable)?\s*(\.{1,2}(/|$)|/|file:)|@\s*file:")
+_REPOSITORY_REQUIREMENT = re.compile(r"^(?:(?:-e|--editable)\s+)?\.(?:/[^\s;]*)?$")
 # Binder files are small text; a shipped lock may be large. Anything bigger is refused
 # before it is read.
 BINDER_FILE_LIMIT = 1 << 20
@@ -52,6 +54,9 @@ class BinderConfig:
     post_build: str | None = None
     start: str | None = None
     python_version: str | None = None  # from runtime.txt, e.g. "3.11"
+    # repo2docker's rule: a root setup.py (or a pyproject.toml that declares a package)
+    # is installed after the requirements when there is no binder directory.
+    install_repository: bool = False
     lock_file: str | None = None  # a shipped pangeo-binder lock, used as is
     dockerfile: str | None = None  # a repo Dockerfile bypasses all of the above
     # A conda environment (environment.yml and/or a shipped conda-lock.yml) replaces the
@@ -151,14 +156,41 @@ def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") ->
     return match[1]
 
 
-def _check_requirements(text: str, name: str) -> None:
+def _check_requirements(text: str, name: str, files: set[str]) -> bool:
+    """Refuse local paths outside the repository; return whether the requirements
+    install one of its own directories."""
+    local = False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
-        if _LOCAL_REQUIREMENT.search(line):
+        if _REPOSITORY_REQUIREMENT.match(line):
+            directory = line.split()[-1].removeprefix(".").strip("/")
+            prefix = f"{directory}/" if directory else ""
+            if not any(f"{prefix}{marker}" in files for marker in _PACKAGE_MARKERS):
+                raise BinderConfigError(
+                    f"{name} line {number}: {line!r} names no Python package (no "
+                    f"setup.py or pyproject.toml in {directory or 'the repository root'})")
+            local = True
+        elif _LOCAL_REQUIREMENT.search(line):
             raise BinderConfigError(
-                f"{name} line {number}: {line!r} installs from a local path; to "
-                "install the repository itself, use postBuild (pip install -e .)"
+                f"{name} line {number}: {line!r} installs from outside the repository; "
+                "only its own directories (., ./pkg) can be installed"
             )
+    return local
+
+
+_PACKAGE_MARKERS = ("setup.py", "pyproject.toml")
+
+
+def _declares_package(checkout: Checkout, files: set[str]) -> bool:
+    """Whether the repository root is a Python package pip can install: a setup.py, or a
+    pyproject.toml with a [project] or [build-system] table (many hold only tool
+    settings, which `pip install .` would turn into an empty package)."""
+    if "setup.py" in files:
+        return True
+    if "pyproject.toml" not in files:
+        return False
+    text = read_text(checkout, "pyproject.toml")
+    return bool(re.search(r"^\s*\[(project|build-system)\]", text, re.M))
 
 
 def _apt_packages(checkout: Checkout, apt_txt: str | None) -> tuple[str, ...]:
@@ -193,9 +225,10 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
             raise BinderConfigError(f"{path}: {reason}")
 
     warnings = []
-    if not binder_dir and ("setup.py" in files or "pyproject.toml" in files):
-        warnings.append("the repository's own package is not installed; "
-                        "add `pip install -e .` to postBuild if the notebooks import it")
+    if binder_dir and _declares_package(checkout, files):
+        warnings.append(f"the repository's own package is not installed, as {binder_dir}/ "
+                        "exists (repo2docker's rule); add `.` to "
+                        f"{binder_dir}/requirements.txt if the notebooks import it")
 
     environments = [path for name in CONDA_ENVIRONMENT_FILENAMES if (path := found(name))]
     if len(environments) > 1:
@@ -215,12 +248,22 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
             conda_lock=conda_lock, warnings=tuple(warnings))
 
     requirements = found("requirements.txt")
+    lists_repository = False
     if requirements:
-        _check_requirements(read_text(checkout, requirements), requirements)
+        lists_repository = _check_requirements(read_text(checkout, requirements),
+                                               requirements, files)
     runtime = found("runtime.txt")
+    if runtime and read_text(checkout, runtime).strip() == "python-2.7":
+        raise BinderConfigError(f"{runtime} asks for python-2.7, which pangeo-binder does "
+                                "not support (its images run Python 3)")
+    if requirements3 := found("requirements3.txt"):
+        warnings.append(f"{requirements3} is ignored: repo2docker reads it only beside "
+                        "runtime.txt python-2.7; list the packages in requirements.txt")
     return BinderConfig(
         binder_dir=binder_dir,
         requirements=requirements,
+        install_repository=(not binder_dir and not lists_repository
+                             and _declares_package(checkout, files)),
         apt_packages=_apt_packages(checkout, found("apt.txt")),
         post_build=found("postBuild"),
         start=found("start"),

@@ -1,9 +1,14 @@
-"""Locks: the pinned Pangeo base, and each repository's extras resolved against it.
+"""Locks: the pinned Pangeo base, and each repository's packages.
 
-Both are uv's requirements format with exact versions and hashes for linux x86_64 and the
+All are uv's requirements format with exact versions and hashes for linux x86_64 and the
 base image's Python. A repository's requirements are resolved with every base pin as a
-constraint: a repo may add packages but never move a base version, so the notebook
-client, the Dask scheduler and the workers always agree.
+constraint, so that its image shares the base's layers and versions. A repository whose
+pins need other versions of base packages (an old tutorial's `numpy==1.26.4`) gets a
+standalone environment instead: its requirements plus the session's integration set
+(environments/session-integration), resolved without the base, where its own pins win.
+Notebook client, Dask scheduler and workers still agree, since workers run the session's
+image. A deployment that wants one stack for everyone sets the strict policy, and such
+pins are refused as before.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import version as package_version
@@ -41,6 +46,15 @@ _MARKER_ENV = {
 }
 
 
+# Lock lines that install from the repository itself (`-e .`, `.`, `./pkg`): the
+# repository is copied into the image after the environment layers, so these are
+# installed (without dependencies: the lock has them) after that copy.
+_LOCAL_LINE = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:/\S*)?$")
+# `name @ git+https://...@<commit>`: uv locks a git requirement to a commit, but a git
+# checkout has no file hash to check.
+_VCS_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*@\s*(?:git|hg|svn|bzr)\+\S+$")
+
+
 @dataclass(frozen=True)
 class Lock:
     """A lockfile's text and the versions it pins (canonical name -> version)."""
@@ -58,6 +72,33 @@ class Lock:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @cached_property
+    def local(self) -> tuple[str, ...]:
+        """The repository's own packages (`-e .`, `.`), installed after its copy."""
+        return tuple(ln.strip() for ln in self.text.splitlines() if _LOCAL_LINE.match(ln.strip()))
+
+    @cached_property
+    def vcs(self) -> tuple[str, ...]:
+        """Requirements from git, each at the commit uv resolved."""
+        return tuple(ln.strip() for ln in self.text.splitlines() if _VCS_LINE.match(ln.strip()))
+
+    @cached_property
+    def hashed(self) -> str:
+        """What `uv pip install --require-hashes` takes: the lock without its local and
+        git lines (which carry no hashes)."""
+        skip = set(self.local) | set(self.vcs)
+        return "".join(ln for ln in self.text.splitlines(keepends=True)
+                       if ln.strip() not in skip)
+
+    def moved(self, base: Lock) -> dict[str, tuple[str, str]]:
+        """The base packages this lock pins at other versions: name -> (its, the base's)."""
+        return {name: (version, base.pins[name]) for name, version in self.pins.items()
+                if base.pins.get(name, version) != version}
+
+    def standalone(self, base: Lock) -> bool:
+        """Whether this is a whole environment of its own rather than extras on `base`."""
+        return bool(self.moved(base))
 
 
 BASE_ENVIRONMENT = "pangeo-notebook"
@@ -91,13 +132,27 @@ def check_pins(lock: Lock, base: Lock, name: str) -> None:
             )
 
 
-def check_requirements(text: str, base: Lock, name: str,
-                       pinned_by: str = "the Pangeo base") -> None:
-    """Refuse a requirement the base pin cannot satisfy, naming both versions.
+@dataclass(frozen=True)
+class PinConflict:
+    """A requirement line that no version pinned by the base satisfies."""
 
-    uv would refuse it too; checking first gives the message a maintainer can act on
-    without reading a resolver explanation.
-    """
+    name: str  # the file
+    number: int  # its line
+    line: str
+    package: str
+    pinned: str
+
+    def message(self, pinned_by: str) -> str:
+        return (f"{self.name} line {self.number} asks for {self.line} but {pinned_by} pins "
+                f"{self.package}=={self.pinned}; use a range that includes {self.pinned}, "
+                "or drop the pin")
+
+
+def pin_conflicts(text: str, pins: Mapping[str, str], name: str) -> list[PinConflict]:
+    """The requirements of `text` that the `pins` cannot satisfy. uv would refuse them
+    too; finding them first gives a message a maintainer can act on without reading a
+    resolver explanation."""
+    conflicts = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith(("#", "-")):
@@ -109,12 +164,18 @@ def check_requirements(text: str, base: Lock, name: str,
         if requirement.marker and not requirement.marker.evaluate(_MARKER_ENV):
             continue
         package = canonicalize_name(requirement.name)
-        pinned = base.pins.get(package)
+        pinned = pins.get(package)
         if pinned and not requirement.specifier.contains(pinned, prereleases=True):
-            raise PinConflictError(
-                f"{name} line {number} asks for {line} but {pinned_by} pins "
-                f"{package}=={pinned}; use a range that includes {pinned}, or drop the pin"
-            )
+            conflicts.append(PinConflict(name, number, line, package, pinned))
+    return conflicts
+
+
+def check_requirements(text: str, base: Lock | Mapping[str, str], name: str,
+                       pinned_by: str = "the Pangeo base") -> None:
+    """Refuse a requirement the base pin cannot satisfy, naming both versions."""
+    pins = base.pins if isinstance(base, Lock) else base
+    if conflicts := pin_conflicts(text, pins, name):
+        raise PinConflictError(conflicts[0].message(pinned_by))
 
 
 def _one_line(stderr: str) -> str:
@@ -125,13 +186,13 @@ def _one_line(stderr: str) -> str:
     return " ".join(lines) or "uv failed"
 
 
-def _compile_command(uv: str, requirements: str, constraints: str | None,
+def _compile_command(uv: str, requirements: Sequence[str], constraints: str | None,
                      custom_command: str, python_version: str, pylock: bool) -> list[str]:
     """`uv pip compile` for the base's Python (or `python_version`) and platform, with
     hashes: as requirements, or with `pylock` as pylock.toml (PEP 751: each package's
     one file for that platform, with its URL)."""
     return [
-        uv, "pip", "compile", requirements,
+        uv, "pip", "compile", *requirements,
         "--python-version", python_version, "--python-platform", PYTHON_PLATFORM,
         "--no-header", "--no-progress", "--quiet",
         *(["--format", "pylock.toml"] if pylock else
@@ -149,7 +210,7 @@ def compile_trusted(requirements: Path, custom_command: str) -> str:
     repository's) with the uv beside pangeo-binder."""
     from uv import find_uv_bin
 
-    command = _compile_command(find_uv_bin(), requirements.name, None, custom_command,
+    command = _compile_command(find_uv_bin(), [requirements.name], None, custom_command,
                                BASE_PYTHON, pylock=False)
     result = subprocess.run(command, capture_output=True, text=True, check=False,
                             cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
@@ -158,36 +219,59 @@ def compile_trusted(requirements: Path, custom_command: str) -> str:
     return result.stdout
 
 
-def compile_in_sandbox(sandbox: Sandbox, files: Mapping[str, bytes], requirements: str,
+def compile_in_sandbox(sandbox: Sandbox, files: Mapping[str, bytes],
+                       requirements: str | Sequence[str],
                        constraints: Mapping[str, str] | None, custom_command: str,
-                       python_version: str = BASE_PYTHON, pylock: bool = False) -> str:
-    """Resolve a repository's `requirements` (a name among `files`, which hold whatever
-    it includes) in a throwaway container: building an sdist for its metadata runs the
-    package's code there, never here. The constraints file has a fixed name, so the
-    lock's annotations name no temporary path."""
+                       python_version: str = BASE_PYTHON, pylock: bool = False,
+                       extra_inputs: Mapping[str, str] | None = None) -> str:
+    """Resolve a repository's `requirements` (names among `files`, which hold whatever
+    they include) in a throwaway container: building an sdist for its metadata runs the
+    package's code there, never here. It runs at the repository's root, where pip (and
+    repo2docker) resolve `-e .`. `extra_inputs` (name -> text) are resolved with them.
+    The constraints and extra files have fixed names, so the lock's annotations name no
+    temporary path."""
     inputs = {f"repo/{name}": data for name, data in files.items()}
+    names = [requirements] if isinstance(requirements, str) else list(requirements)
+    for name, text in (extra_inputs or {}).items():
+        inputs[f"pangeo-binder/{name}"] = text.encode()
+        names.append(f"../pangeo-binder/{name}")
     constraints_path = None
     if constraints:
         inputs["base-constraints.txt"] = _constraints_text(constraints).encode()
         constraints_path = f"{WORKDIR}/base-constraints.txt"
-    directory, _, name = f"repo/{requirements}".rpartition("/")
-    command = _compile_command("uv", name, constraints_path, custom_command,
+    command = _compile_command("uv", names, constraints_path, custom_command,
                                python_version, pylock)
-    result = sandbox.run(command, inputs, workdir=directory)
+    result = sandbox.run(command, inputs, workdir="repo")
     if result.exit_code != 0:
         raise LockError(_one_line(result.stderr))
     return result.stdout
 
 
-def _cache_key(requirements_text: str, base: Lock) -> str:
+def _cache_key(requirements_text: str, base: Lock, standalone: bool) -> str:
     key = {"requirements": requirements_text, "base": base.digest, "python": BASE_PYTHON,
            "platform": PYTHON_PLATFORM, "uv": package_version("uv")}
+    if standalone:
+        key["integration"] = [_integration_set(group) for group in INTEGRATION_GROUPS]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+# The session's integration set, environments/session-integration/*.in: "core" always,
+# "dask" where the repository's pins admit it.
+INTEGRATION_ENVIRONMENT = "session-integration"
+INTEGRATION_GROUPS = ("core", "dask")
+
+
+def _integration_set(group: str) -> str:
+    return (environment_dir(INTEGRATION_ENVIRONMENT) / f"{group}.in").read_text()
+
+
 def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
-                      cache_dir: Path, emit: Emit, sandbox: Sandbox) -> Lock | None:
-    """The repository's extra packages, pinned and hashed; None when it has none.
+                      cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
+                      strict: bool = False) -> Lock | None:
+    """The repository's packages, pinned and hashed; None when it has none: extras on
+    the base, or (unless `strict`) a standalone environment when its pins need other
+    versions of base packages (see the module's docstring). A repository's committed
+    lock is used as is.
 
     A resolved lock is cached by its inputs, so an unchanged repository is not resolved
     again (and keeps its versions, as a committed lockfile would). Resolving runs in
@@ -197,34 +281,113 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     if config.lock_file:
         emit(Event(Phase.BUILDING, f"Using the repository's lock {config.lock_file}"))
         lock = Lock(read_text(checkout, config.lock_file, LOCK_FILE_LIMIT))
-        check_pins(lock, base, config.lock_file)
+        if strict:
+            check_pins(lock, base, config.lock_file)
+        elif lock.standalone(base):
+            _check_standalone_lock(lock, config.lock_file)
+            emit(_standalone_notice(config.lock_file, lock, base))
         return lock
-    if not config.requirements:
+    if not config.requirements and not config.install_repository:
         return None
 
-    text = read_text(checkout, config.requirements)
-    check_requirements(text, base, config.requirements)
-    # Includes (-r/-c) pull in other files the key does not cover: resolve those always.
-    cacheable = not re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
-    cached = cache_dir / "locks" / f"{_cache_key(text, base)}.lock"
-    if cacheable and cached.is_file():
-        emit(Event(Phase.BUILDING, f"Using the cached lock of {config.requirements}"))
-        return Lock(cached.read_text(encoding="utf-8"))
-
-    emit(Event(Phase.BUILDING, f"Resolving {config.requirements} against the Pangeo base "
-                               "(in a sandbox container)"))
-    try:
-        text = compile_in_sandbox(sandbox, repository_files(checkout), config.requirements,
-                                  base.pins, "pangeo-binder lock")
-    except LockError as exc:
-        raise LockError(f"cannot resolve {config.requirements} against the Pangeo base: "
-                        f"{exc}") from None
-    lock = Lock(_header(f"{config.requirements} resolved against the pinned Pangeo base")
-                + text)
-    check_pins(lock, base, config.requirements)
+    name = config.requirements or "the repository's package"
+    text = read_text(checkout, config.requirements) if config.requirements else ""
+    conflicts = pin_conflicts(text, base.pins, name)
+    if conflicts and strict:
+        raise PinConflictError(conflicts[0].message("the Pangeo base"))
+    # repo2docker installs a root setup.py after the requirements: resolved with them,
+    # so that its dependencies are locked too.
+    inputs = Inputs([config.requirements] if config.requirements else [],
+                    {"repository.in": ".\n"} if config.install_repository else {})
+    # Includes (-r/-c) and the repository's own packages depend on files the key does
+    # not cover: resolve those always.
+    cacheable = not (re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
+                     or config.install_repository or _LOCAL_IN_TEXT.search(text))
+    for standalone in (False,) if strict else (False, True):
+        cached = cache_dir / "locks" / f"{_cache_key(text, base, standalone)}.lock"
+        if cacheable and cached.is_file():
+            emit(Event(Phase.BUILDING, f"Using the cached lock of {name}"))
+            lock = Lock(cached.read_text(encoding="utf-8"))
+            if lock.standalone(base):
+                emit(_standalone_notice(name, lock, base))
+            return lock
+    files = repository_files(checkout)
+    lock = None
+    if not conflicts:
+        emit(Event(Phase.BUILDING, f"Resolving {name} against the Pangeo base (in a "
+                                   "sandbox container)"))
+        try:
+            lock = Lock(_header(f"{name} resolved against the pinned Pangeo base")
+                        + compile_in_sandbox(sandbox, files, inputs.files, base.pins,
+                                             "pangeo-binder lock", extra_inputs=inputs.extra))
+        except LockError as exc:
+            if strict:
+                raise LockError(f"cannot resolve {name} against the Pangeo base: "
+                                f"{exc}") from None
+            emit(Event(Phase.BUILDING, f"{name} does not fit the Pangeo base: {exc}"))
+    if lock is None:
+        lock = _resolve_standalone(sandbox, files, inputs, name, emit)
+        emit(_standalone_notice(name, lock, base))
     if cacheable:
-        write_atomically(cached, lock.text)
+        key = _cache_key(text, base, lock.standalone(base))
+        write_atomically(cache_dir / "locks" / f"{key}.lock", lock.text)
     return lock
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a repository's lock is resolved from: its requirement files and generated
+    inputs (name -> text)."""
+
+    files: list[str]
+    extra: dict[str, str]
+
+
+_LOCAL_IN_TEXT = re.compile(r"^\s*(?:(?:-e|--editable)\s+)?\.(?:/|\s|$)", re.M)
+
+
+def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: Inputs,
+                        name: str, emit: Emit) -> Lock:
+    """The repository's requirements with the session's integration set, resolved
+    without the base; without the Dask integration when its pins admit none."""
+    emit(Event(Phase.BUILDING, f"Resolving {name} as a standalone environment (in a "
+                               "sandbox container)"))
+    groups = {f"{group}.in": _integration_set(group) for group in INTEGRATION_GROUPS}
+    try:
+        text = compile_in_sandbox(sandbox, files, inputs.files, None, "pangeo-binder lock",
+                                  extra_inputs={**inputs.extra, **groups})
+    except LockError as exc:
+        try:
+            text = compile_in_sandbox(sandbox, files, inputs.files, None,
+                                      "pangeo-binder lock",
+                                      extra_inputs={**inputs.extra,
+                                                    "core.in": groups["core.in"]})
+        except LockError:
+            raise LockError(f"cannot resolve {name}: {exc}") from None
+        emit(Event(Phase.BUILDING, f"Notice: {name} admits no version of the session's "
+                                   "Dask integration (dask-labextension, "
+                                   "jupyter-server-proxy, dask-kubernetes), so the image "
+                                   f"has none: {exc}"))
+    return Lock(_header(f"{name} resolved as a standalone environment, with the "
+                        "session's integration set") + text)
+
+
+def _check_standalone_lock(lock: Lock, name: str) -> None:
+    missing = [p for p in ("jupyterlab", "jupyterhub", "ipykernel") if p not in lock.pins]
+    if missing:
+        raise LockError(f"{name} moves base packages off the Pangeo base but lacks "
+                        f"{', '.join(missing)}, which a session needs; export it again "
+                        "with `pangeo-binder lock`")
+
+
+def _standalone_notice(name: str, lock: Lock, base: Lock) -> Event:
+    moved = lock.moved(base)
+    shown = ", ".join(f"{p} {mine} (base {theirs})"
+                      for p, (mine, theirs) in sorted(moved.items())[:5])
+    more = f" and {len(moved) - 5} more" if len(moved) > 5 else ""
+    return Event(Phase.BUILDING, f"Notice: {name} moves {shown}{more} off the Pangeo "
+                                 "base: it gets a standalone environment where its own "
+                                 "pins win")
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -26,6 +26,7 @@ from .resources import base_images_dir, data_root, template
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
+STANDALONE_ENVIRONMENT_IMAGE = "pangeo-binder/standalone-environment"
 CONDA_ENVIRONMENT_IMAGE = "pangeo-binder/conda-environment"
 OPERATOR_IMAGE = "pangeo-binder/dask-operator"
 SERVICE_IMAGES = {"builder": "pangeo-binder/builder", "hub": "pangeo-binder/hub"}
@@ -33,10 +34,20 @@ HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
 PYTHON_SMOKE_TEST = 'test "$(id -u)" = 1000 && python3 --version && uv --version'
+# Every pip image holds exactly the versions its locks pin (/srv/pangeo-binder/*.lock:
+# the environment's, and a repository's extras): a postBuild that moves one fails here.
+LOCK_CHECK = "python /srv/pangeo-binder/check-lock.py /srv/pangeo-binder/*.lock"
 PANGEO_SMOKE_TEST = (
     'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
     'python -c "import xarray, dask, distributed, zarr; print(\'imports ok\')" '
-    "&& jupyter lab --version"
+    f"&& jupyter lab --version && {LOCK_CHECK}"
+)
+# A standalone environment holds what the repository asked for, with the session's
+# integration set, whatever else it lacks.
+STANDALONE_SMOKE_TEST = (
+    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
+    'python -c "import jupyterhub, ipykernel" && jupyter lab --version '
+    f"&& {LOCK_CHECK}"
 )
 # A conda environment holds exactly its lock's packages (conda-meta/ lists what is
 # linked); what else it can prove depends on what the lock holds (see conda_smoke_test).
@@ -110,6 +121,21 @@ def environment_image_plan(python: ImagePlan) -> ImagePlan:
     return ImagePlan(
         image=f"{ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=PANGEO_SMOKE_TEST, files=files,
+        build_args={"PYTHON_IMAGE": python.image},
+    )
+
+
+def standalone_environment_image_plan(python: ImagePlan, lock: Lock) -> ImagePlan:
+    """A repository's own pip environment (its pins moved it off the Pangeo base), built
+    as the base is, from its lock's hash-checked packages."""
+    files: dict[str, Path | str] = {
+        **_dir_files(base_images_dir() / "pangeo-notebook"),
+        "requirements.lock": lock.hashed,
+    }
+    digest = content_hash([python.content_hash, *_files_digest(files)])
+    return ImagePlan(
+        image=f"{STANDALONE_ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
+        dockerfile="Dockerfile", smoke_test=STANDALONE_SMOKE_TEST, files=files,
         build_args={"PYTHON_IMAGE": python.image},
     )
 
@@ -194,15 +220,20 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan
 
 
 def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
-                           repo_lock: Lock | None, appendix: str = "") -> str:
+                           repo_lock: Lock | None, appendix: str = "",
+                           extras: bool = True) -> str:
     """The repository's Dockerfile. It is hashed into the tag, so it names nothing of
     where or when it was made (no path, host or time): the same content anywhere gets
-    the same tag. Where the source came from is the image's label, outside the hash."""
+    the same tag. Where the source came from is the image's label, outside the hash.
+    `extras`: the lock's packages go on top of the environment (else it is the
+    environment's own lock, already installed)."""
     return template("repo.Dockerfile.j2").render(
         environment_image=environment.image,
         apt_txt=config.path("apt.txt"),
         apt_packages=config.apt_packages,
-        repo_lock=repo_lock is not None,
+        repo_lock=repo_lock is not None and extras and bool(repo_lock.pins),
+        vcs_requirements=repo_lock is not None and bool(repo_lock.vcs),
+        local_requirements=repo_lock.local if repo_lock is not None else (),
         python="/srv/conda/bin/python" if config.conda else "/srv/venv/bin/python",
         post_build=config.post_build,
         start=config.start,
@@ -212,10 +243,11 @@ def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
 
 def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan | None,
                     repo_lock: Lock | None, image_name: str,
-                    appendix: str = "") -> ImagePlan:
+                    appendix: str = "", standalone: bool = False) -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
     content hash is the tag. `environment` is None only for a repository Dockerfile.
-    `appendix` is Dockerfile text a hub adds at the end (as repo2docker's --appendix)."""
+    `appendix` is Dockerfile text a hub adds at the end (as repo2docker's --appendix).
+    `standalone`: `environment` was built from `repo_lock` itself."""
     if config.dockerfile or environment is None:
         assert config.dockerfile, "a pinned build needs its environment image"
         digest = content_hash(["dockerfile", checkout.tree_id])
@@ -224,10 +256,13 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
             dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
             checkout=checkout, checkout_dir="",
         )
-    dockerfile = render_repo_dockerfile(config, environment, repo_lock, appendix)
+    dockerfile = render_repo_dockerfile(config, environment, repo_lock, appendix,
+                                        extras=not standalone)
     files: dict[str, Path | str] = {"Dockerfile": dockerfile}
-    if repo_lock is not None:
-        files["pangeo-binder/repo.lock"] = repo_lock.text
+    if repo_lock is not None and not standalone and repo_lock.pins:
+        files["pangeo-binder/repo.lock"] = repo_lock.hashed
+    if repo_lock is not None and repo_lock.vcs:
+        files["pangeo-binder/repo-vcs.txt"] = "".join(f"{ln}\n" for ln in repo_lock.vcs)
     # The rendered Dockerfile names the environment image by its hash, so this covers
     # the base lock, base images and template; the tree id covers every repository file.
     digest = content_hash([*_files_digest(files), checkout.tree_id])

@@ -44,7 +44,8 @@ def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
     already in the registry (same content hash) is neither built nor pushed; one built
     here before is only pushed. One failure does not stop the others; the caller
     decides what a failure means."""
-    settings = settings.with_overrides(image_prefix=workshop.image_prefix)
+    settings = settings.with_overrides(image_prefix=workshop.image_prefix,
+                                       strict_base=workshop.strict_base or None)
 
     def one(source) -> BuiltRepo:
         def tagged(event: Event) -> None:

@@ -46,6 +46,9 @@ class Settings:
     # order) and the base environment.yml a repository's is solved with.
     conda_channels: str = ""
     conda_base: Path | None = None
+    # One stack for everyone: refuse a repository whose pins move base packages instead
+    # of giving it a standalone environment.
+    strict_base: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +61,8 @@ class Settings:
             conda_channels=os.environ.get("PANGEO_BINDER_CONDA_CHANNELS") or "",
             conda_base=Path(os.environ["PANGEO_BINDER_CONDA_BASE"])
             if os.environ.get("PANGEO_BINDER_CONDA_BASE") else None,
+            strict_base=os.environ.get("PANGEO_BINDER_STRICT_BASE", "").lower()
+            in ("1", "true", "yes"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -14,6 +14,7 @@
     seats: {count: 50, cores: "1", memory: 2Gi}   # capacity held until sessions come
     until: 2026-11-23T18:00:00Z        # when the pool is no longer needed
     pause_image: registry.k8s.io/pause:3.9
+    strict_base: false                 # true: refuse repositories whose pins move the base
 
 Every error names the file, the line and what is wrong, in one line.
 """
@@ -34,7 +35,7 @@ from .yaml_file import load_yaml
 DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _KEYS = {"name", "image_prefix", "repos", "images", "nodes", "seats", "until",
-         "pause_image"}
+         "pause_image", "strict_base"}
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 
@@ -60,6 +61,9 @@ class Workshop:
     seats: Seats = Seats()
     until: datetime | None = None
     pause_image: str = DEFAULT_PAUSE_IMAGE
+    # One stack for the whole workshop: a repository whose pins move base packages is
+    # refused rather than given a standalone environment.
+    strict_base: bool = False
 
     @property
     def namespace(self) -> str:
@@ -148,11 +152,15 @@ def load_workshop(path: Path) -> Workshop:
     seats_node = reader.mapping(data.get("seats") or {}, "seats", data, "seats")
     seats = _seats(reader, seats_node)
     until = _until(reader, data)
+    strict_base = data.get("strict_base", False)
+    if not isinstance(strict_base, bool):
+        raise reader.fail(data, "strict_base must be true or false", "strict_base")
     return Workshop(
         name=name, image_prefix=prefix, repos=tuple(repos), images=tuple(images),
         node_selector={str(k): str(v) for k, v in selector.items()},
         tolerations=tuple(_plain(t) for t in tolerations), seats=seats, until=until,
         pause_image=reader.text(data, "pause_image") or DEFAULT_PAUSE_IMAGE,
+        strict_base=strict_base,
     )
 
 

@@ -102,10 +102,52 @@ def test_repo_dockerfile_bypasses_everything_with_a_warning(tmp_path):
     assert "bypasses the pinned Pangeo environment" in config.warnings[0]
 
 
-@pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "file:///tmp/x", "--editable ../y"])
-def test_requirements_installing_the_repo_itself_point_to_postbuild(tmp_path, line):
-    with pytest.raises(BinderConfigError, match=r"line 2: .*local path.*use postBuild"):
+@pytest.mark.parametrize("line", ["file:///tmp/x", "--editable ../y", "../z", "/opt/x",
+                                  "-e /srv", "evil @ file:///etc"])
+def test_requirements_from_outside_the_repository_are_refused(tmp_path, line):
+    with pytest.raises(BinderConfigError,
+                       match=r"line 2: .*installs from outside the repository"):
         detect_tree(tmp_path, {"requirements.txt": f"xarray\n{line}\n"})
+
+
+@pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "--editable ./pkg"])
+def test_requirements_may_install_the_repositorys_own_packages(tmp_path, line):
+    package = "pkg/" if "pkg" in line else ""
+    config = detect_tree(tmp_path, {"binder/requirements.txt": f"xarray\n{line}\n",
+                                    f"{package}setup.py": "from setuptools import setup\n"})
+    assert config.requirements == "binder/requirements.txt"
+    assert not config.install_repository  # listed already: installed once
+
+
+@pytest.mark.parametrize("line", ["-e .", "./pkg"])
+def test_a_local_requirement_without_a_package_is_named(tmp_path, line):
+    with pytest.raises(BinderConfigError, match=r"line 1: .* names no Python package"):
+        detect_tree(tmp_path, {"requirements.txt": f"{line}\n"})
+
+
+def test_a_root_package_is_installed_as_repo2docker_does(tmp_path):
+    config = detect_tree(tmp_path, {"requirements.txt": "xarray\n",
+                                    "setup.py": "from setuptools import setup\n"})
+    assert config.install_repository
+    config = detect_tree(tmp_path / "b", {"pyproject.toml": "[project]\nname = 'x'\n"})
+    assert config.install_repository
+
+
+def test_a_pyproject_of_tool_settings_only_is_not_a_package(tmp_path):
+    config = detect_tree(tmp_path, {"pyproject.toml": "[tool.black]\nline-length = 99\n"})
+    assert not config.install_repository
+
+
+def test_a_binder_directory_keeps_the_root_package_out_with_a_warning(tmp_path):
+    config = detect_tree(tmp_path, {"binder/requirements.txt": "xarray\n",
+                                    "setup.py": "from setuptools import setup\n"})
+    assert not config.install_repository
+    assert any("add `.` to binder/requirements.txt" in w for w in config.warnings)
+
+
+def test_requirements3_is_ignored_with_a_warning_outside_python_2(tmp_path):
+    config = detect_tree(tmp_path, {"binder/requirements3.txt": "xarray\n"})
+    assert any("requirements3.txt is ignored" in w for w in config.warnings)
 
 
 def test_unreadable_binder_file_is_named(tmp_path):

@@ -132,9 +132,9 @@ def test_lock_command_exports_a_lock_the_next_build_uses_as_is(tmp_path, lock_re
     assert any("repository's lock" in m for m in messages)
 
 
-def test_lock_command_reports_a_conflict_in_one_line(tmp_path):
+def test_lock_command_reports_a_conflict_in_one_line_under_the_strict_policy(tmp_path):
     root = write_tree(tmp_path / "repo", {"requirements.txt": "xarray==2023.1.0\n"})
-    result = run_cli("lock", str(root))
+    result = run_cli("lock", str(root), env={"PANGEO_BINDER_STRICT_BASE": "1"})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"xarray=={XARRAY}" in result.stderr
