@@ -71,12 +71,13 @@ def sandbox(docker_engine):
 
 @pytest.fixture
 def lock_repo(sandbox):
-    def lock_repo(tmp_path, files, cache_dir, name="repo"):
+    def lock_repo(tmp_path, files, cache_dir, name="repo", strict=False):
         root = write_tree(tmp_path / name, files)
         with checkout(parse_source(str(root)), ignore) as found:
             config = detect(found, "3.11")
             events = []
-            lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append, sandbox)
+            lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append, sandbox,
+                                     strict=strict)
             return lock, [e.message for e in events]
     return lock_repo
 
@@ -95,15 +96,53 @@ def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path, lock_rep
 
 
 @pytest.mark.integration
-def test_a_transitive_conflict_with_the_base_is_one_clear_error(tmp_path, lock_repo):
+def test_a_transitive_conflict_gets_a_standalone_environment(tmp_path, lock_repo):
     # tensorflow 2.15 needs wrapt < 1.15; the base pins a newer wrapt.
+    lock, messages = lock_repo(tmp_path, {"binder/requirements.txt": "tensorflow==2.15.0\n"},
+                               tmp_path / "cache")
+    assert lock.pins["tensorflow"] == "2.15.0" and lock.pins["wrapt"] < "1.15"
+    assert lock.standalone(BASE)
+    for package in ("jupyterlab", "jupyterhub", "ipykernel", "dask-kubernetes", "pip"):
+        assert package in lock.pins, package
+    assert lock.moved(BASE)["wrapt"] == (lock.pins["wrapt"], BASE.pins["wrapt"])
+    assert any(m.startswith("Notice: binder/requirements.txt moves") for m in messages)
+    assert any("does not fit the Pangeo base" in m for m in messages)
+
+
+@pytest.mark.integration
+def test_a_transitive_conflict_under_the_strict_policy_is_one_clear_error(tmp_path,
+                                                                          lock_repo):
     with pytest.raises(LockError) as error:
         lock_repo(tmp_path, {"binder/requirements.txt": "tensorflow==2.15.0\n"},
-                  tmp_path / "cache")
+                  tmp_path / "cache", strict=True)
     message = str(error.value)
     assert message.startswith("cannot resolve binder/requirements.txt against the Pangeo base")
     assert "wrapt>=1.11.0,<1.15" in message and f"wrapt=={BASE.pins['wrapt']}" in message
     assert "\n" not in message
+
+
+@pytest.mark.integration
+def test_a_direct_pin_off_the_base_is_resolved_standalone_and_cached(tmp_path, lock_repo):
+    files = {"binder/requirements.txt": "xarray==2025.1.2\n"}
+    lock, messages = lock_repo(tmp_path, files, tmp_path / "cache")
+    assert lock.pins["xarray"] == "2025.1.2"
+    assert lock.moved(BASE)["xarray"] == ("2025.1.2", XARRAY)
+    assert not any("against the Pangeo base" in m for m in messages)  # no futile try
+    assert any(m.startswith("Notice: binder/requirements.txt moves") and
+               f"xarray 2025.1.2 (base {XARRAY})" in m for m in messages)
+    again, messages = lock_repo(tmp_path, files, tmp_path / "cache")
+    assert again == lock and any("cached lock" in m for m in messages)
+    assert any(m.startswith("Notice:") for m in messages)  # said again on a cache hit
+
+
+@pytest.mark.integration
+def test_pins_no_dask_integration_admits_leave_it_out_with_a_notice(tmp_path, lock_repo):
+    lock, messages = lock_repo(tmp_path, {"requirements.txt": "dask==2022.5.0\n"},
+                               tmp_path / "cache")
+    assert lock.pins["dask"] == "2022.5.0" and "jupyterlab" in lock.pins
+    assert "dask-kubernetes" not in lock.pins
+    assert any("admits no version of the session's Dask integration" in m
+               for m in messages)
 
 
 @pytest.mark.integration

@@ -1,0 +1,130 @@
+"""Repositories as tutorial authors write them for mybinder.org: pins older than the
+Pangeo base, the repository's own package, `-e .` in requirements, a postBuild that
+changes what was locked. Real builds on the local Docker engine, through the CLI."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TEST_PREFIX, run_cli, write_tree
+
+from pangeo_binder.lock import load_base_lock
+
+pytestmark = pytest.mark.integration
+
+BASE = load_base_lock()
+# A release of xarray older than the base's, with wheels for the base's Python.
+OLD_XARRAY = "2025.1.2"
+
+
+def build(repo, *args: str, env: dict[str, str] | None = None):
+    return run_cli("build", str(repo), *args, env=env)
+
+
+def sh(engine, image: str, script: str) -> str:
+    result = engine.run(image, ["sh", "-c", script])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def tagged(engine, repository: str) -> list[str]:
+    return [t for image in engine.client.images.list() for t in image.tags
+            if t.rpartition(":")[0] == repository]
+
+
+@pytest.fixture(scope="module")
+def old_pins(docker_engine, tmp_path_factory):
+    """A tutorial pinned to an older xarray than the base's."""
+    repo = write_tree(tmp_path_factory.mktemp("kinds") / "old-pins", {
+        "binder/requirements.txt": f"xarray=={OLD_XARRAY}\nnetCDF4\n",
+        "README.md": "An older tutorial\n",
+    })
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return repo, result.stdout.strip(), result.stderr
+
+
+def test_pins_off_the_base_build_a_standalone_environment_and_say_so(docker_engine,
+                                                                     old_pins):
+    _, image, stderr = old_pins
+    notices = [ln for ln in stderr.splitlines() if "Notice:" in ln]
+    assert len(notices) == 1
+    assert f"xarray {OLD_XARRAY} (base {BASE.pins['xarray']})" in notices[0]
+    assert "standalone environment" in notices[0]
+    out = sh(docker_engine, image,
+             "id -u; python -c 'import xarray, netCDF4; print(xarray.__version__)'; "
+             "jupyter lab --version; jupyterhub-singleuser --version; "
+             "python -c 'import dask_kubernetes, dask_labextension, jupyter_server_proxy'; "
+             "grep -c '^xarray==' /srv/pangeo-binder/environment.lock; "
+             "ls /srv/pangeo-binder")
+    lines = out.splitlines()
+    assert lines[0] == "1000" and lines[1] == OLD_XARRAY
+    assert "repo.lock" not in out  # the whole environment is the repository's lock
+
+
+def test_a_standalone_environment_is_its_own_cached_base(docker_engine, old_pins):
+    repo, image, _ = old_pins
+    parents = tagged(docker_engine, "pangeo-binder/standalone-environment")
+    assert parents, "the standalone environment is a named, content-tagged base image"
+    again = build(repo)
+    assert again.returncode == 0 and again.stdout.strip() == image
+    assert "Cache hit" in again.stderr
+    assert "Notice:" in again.stderr  # said on every build, not only the first
+
+
+def test_the_strict_policy_refuses_the_same_repository(docker_engine, old_pins):
+    repo, _, _ = old_pins
+    result = build(repo, "--strict-base")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("pangeo-binder: error: binder/requirements.txt line 1 asks for ")
+    assert f"xarray=={OLD_XARRAY}" in line and f"xarray=={BASE.pins['xarray']}" in line
+
+
+def test_a_root_package_is_installed_after_its_requirements(docker_engine, tmp_path):
+    repo = write_tree(tmp_path / "root-package", {
+        "requirements.txt": "xarray-einstats\n",
+        "setup.py": "from setuptools import setup\n"
+                    "setup(name='tutorial-utils', version='0.3', py_modules=['tutorial_utils'],"
+                    " install_requires=['xarray'])\n",
+        "tutorial_utils.py": "def answer():\n    return 42\n",
+    })
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    image = result.stdout.strip()
+    assert image.startswith(f"{TEST_PREFIX}root-package:")
+    out = sh(docker_engine, image,
+             "cd /tmp && python -c 'import tutorial_utils, xarray_einstats; "
+             "print(tutorial_utils.answer(), tutorial_utils.__file__)'")
+    assert out.startswith("42 /srv/venv/lib/")  # installed, not only importable from ~
+
+
+def test_an_editable_install_of_the_repository_works(docker_engine, tmp_path):
+    repo = write_tree(tmp_path / "editable", {
+        "binder/requirements.txt": "-e .\n",
+        "pyproject.toml": "[build-system]\nrequires = ['setuptools>=61']\n"
+                          "build-backend = 'setuptools.build_meta'\n"
+                          "[project]\nname = 'course-helpers'\nversion = '1.0'\n"
+                          "dependencies = ['pint']\n"
+                          "[tool.setuptools]\npackages = ['course_helpers']\n",
+        "course_helpers/__init__.py": "NAME = 'helpers'\n",
+    })
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = sh(docker_engine, result.stdout.strip(),
+             "cd /tmp && python -c 'import course_helpers, pint; print(course_helpers.__file__)'"
+             " && grep -c '^pint==' /srv/pangeo-binder/repo.lock")
+    assert out.splitlines() == ["/home/jovyan/course_helpers/__init__.py", "1"]
+
+
+def test_a_postbuild_that_moves_a_locked_version_fails_the_smoke_test(docker_engine,
+                                                                      tmp_path):
+    six = BASE.pins["six"]
+    repo = write_tree(tmp_path / "moves-six", {
+        "binder/postBuild": "#!/bin/sh\npip install --quiet --no-deps six==1.16.0\n",
+    }, executable=("binder/postBuild",))
+    result = build(repo)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "pangeo-binder: error: the built image failed its smoke test: the installed "
+        f"packages differ from the lock: six is 1.16.0, the lock pins {six}")
+    assert tagged(docker_engine, f"{TEST_PREFIX}moves-six") == []
