@@ -52,16 +52,35 @@ class BuildResult:
     pushed: bool = False
 
 
-def _os_image_id(engine: Engine, os_image: str, emit: Emit) -> str:
+def _os_image_id(engine: Engine, os_image: str, emit: Emit,
+                 setting: str = "PANGEO_BINDER_OS_IMAGE") -> str:
     image_id = engine.image_id(os_image)
     if image_id is None:
         emit(Event(Phase.BUILDING, f"Pulling the OS image {os_image}"))
         if not engine.pull(os_image) or (image_id := engine.image_id(os_image)) is None:
             raise DockerError(
                 f"OS image {os_image} is not on this machine and cannot be pulled; set "
-                "PANGEO_BINDER_OS_IMAGE (scripts/setup-docker makes one with debootstrap)"
+                f"{setting} (scripts/setup-docker makes one with debootstrap)"
             )
     return image_id
+
+
+def python_image_for(engine: Engine, settings: Settings, python: str,
+                     emit: Emit) -> ImagePlan:
+    """The OS + Python image of Python `python`: the base OS image's (3.11), another OS
+    image's (settings.python_os_images: Debian trixie's 3.13), or uv's managed Python on
+    the base OS image."""
+    if python == BASE_PYTHON:
+        return python_image_plan(settings.os_image,
+                                 _os_image_id(engine, settings.os_image, emit))
+    if os_image := settings.python_os_images.get(python):
+        image_id = _os_image_id(engine, os_image, emit,
+                                f"PANGEO_BINDER_PYTHON_OS_IMAGES={python}=IMAGE")
+        return python_image_plan(os_image, image_id, python)
+    emit(Event(Phase.BUILDING, f"Notice: no OS image here has Python {python}: it is uv's "
+                               "managed Python, downloaded during the build"))
+    return python_image_plan(settings.os_image, _os_image_id(engine, settings.os_image, emit),
+                             python, managed=True)
 
 
 @contextmanager
@@ -239,7 +258,9 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             repo_lock = (None if config.dockerfile or config.conda else
                          resolve_repo_lock(files, config, base, settings.cache_dir, emit,
                                            sandbox, strict=settings.strict_base))
-            standalone = repo_lock is not None and repo_lock.standalone(base)
+            python_version = config.python_version or BASE_PYTHON
+            standalone = repo_lock is not None and (repo_lock.standalone(base)
+                                                    or python_version != BASE_PYTHON)
             engine.check()  # after the inputs are known good: their errors come first
             python, environment = (None, None) if config.dockerfile else \
                 base_image_plans(engine, settings, emit)
@@ -247,6 +268,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             if conda_lock is not None and python is not None:
                 environment, buildable = conda_image_plan(python, conda_lock, settings, emit)
             elif standalone and python is not None:
+                if python_version != BASE_PYTHON:
+                    python = python_image_for(engine, settings, python_version, emit)
                 environment = standalone_environment_image_plan(python, repo_lock)
             plan = repo_image_plan(files, config, environment, repo_lock, image_name,
                                    appendix, standalone=standalone)

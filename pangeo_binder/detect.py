@@ -139,20 +139,29 @@ def parse_apt_txt(text: str, name: str = "apt.txt") -> tuple[str, ...]:
     return tuple(dict.fromkeys(packages))
 
 
+# The Pythons a repository may ask for: the OS images' (Debian bookworm 3.11, trixie
+# 3.13) and, for the others, uv's managed Python.
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+
+
 def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") -> str:
+    """The "X.Y" of `python-X.Y[.Z]`."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     runtime = lines[0] if lines else ""
     match = _RUNTIME.match(runtime)
+    if runtime == "python-2.7" or (match and match[1].startswith("2.")):
+        raise BinderConfigError(f"{name} asks for {runtime}, which pangeo-binder does not "
+                                "support (its images run Python 3)")
     if not match:
         raise BinderConfigError(
             f"{name}: unsupported runtime {runtime!r}; expected python-X.Y "
-            f"(pangeo-binder images run python-{base_python})"
+            f"(the Pangeo base runs python-{base_python})"
         )
-    if match[1] != base_python:
+    if match[1] not in PYTHON_VERSIONS:
         raise BinderConfigError(
-            f"{name} asks for python-{match[1]} but the Pangeo base has Python "
-            f"{base_python}; change it to python-{base_python} or remove runtime.txt"
-        )
+            f"{name} asks for python-{match[1]}; pangeo-binder builds Python "
+            f"{PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]} (the Pangeo base runs "
+            f"python-{base_python})")
     return match[1]
 
 
@@ -253,9 +262,6 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
         lists_repository = _check_requirements(read_text(checkout, requirements),
                                                requirements, files)
     runtime = found("runtime.txt")
-    if runtime and read_text(checkout, runtime).strip() == "python-2.7":
-        raise BinderConfigError(f"{runtime} asks for python-2.7, which pangeo-binder does "
-                                "not support (its images run Python 3)")
     if requirements3 := found("requirements3.txt"):
         warnings.append(f"{requirements3} is ignored: repo2docker reads it only beside "
                         "runtime.txt python-2.7; list the packages in requirements.txt")

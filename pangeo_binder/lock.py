@@ -97,8 +97,16 @@ class Lock:
                 if base.pins.get(name, version) != version}
 
     def standalone(self, base: Lock) -> bool:
-        """Whether this is a whole environment of its own rather than extras on `base`."""
-        return bool(self.moved(base))
+        """Whether this is a whole environment of its own rather than extras on `base`
+        (it moves base versions; a lock for another Python always is one)."""
+        return bool(self.moved(base)) or self.python not in (None, BASE_PYTHON)
+
+    @cached_property
+    def python(self) -> str | None:
+        """The Python it was resolved for, as its header says."""
+        match = re.search(r"^# exact versions and hashes for Python (\d+\.\d+) ", self.text,
+                          re.M)
+        return match[1] if match else None
 
 
 BASE_ENVIRONMENT = "pangeo-notebook"
@@ -247,8 +255,9 @@ def compile_in_sandbox(sandbox: Sandbox, files: Mapping[str, bytes],
     return result.stdout
 
 
-def _cache_key(requirements_text: str, base: Lock, standalone: bool) -> str:
-    key = {"requirements": requirements_text, "base": base.digest, "python": BASE_PYTHON,
+def _cache_key(requirements_text: str, base: Lock, standalone: bool,
+               python: str = BASE_PYTHON) -> str:
+    key = {"requirements": requirements_text, "base": base.digest, "python": python,
            "platform": PYTHON_PLATFORM, "uv": package_version("uv")}
     if standalone:
         key["integration"] = [_integration_set(group) for group in INTEGRATION_GROUPS]
@@ -287,10 +296,17 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
             _check_standalone_lock(lock, config.lock_file)
             emit(_standalone_notice(config.lock_file, lock, base))
         return lock
-    if not config.requirements and not config.install_repository:
+    python = config.python_version or BASE_PYTHON
+    other_python = python != BASE_PYTHON
+    if other_python and strict:
+        raise PinConflictError(f"{config.path('runtime.txt')} asks for python-{python} but "
+                               f"the Pangeo base has Python {BASE_PYTHON}; change it to "
+                               f"python-{BASE_PYTHON} or remove runtime.txt")
+    if not config.requirements and not config.install_repository and not other_python:
         return None
 
-    name = config.requirements or "the repository's package"
+    name = config.requirements or ("the repository's package" if config.install_repository
+                                   else config.path("runtime.txt"))
     text = read_text(checkout, config.requirements) if config.requirements else ""
     conflicts = pin_conflicts(text, base.pins, name)
     if conflicts and strict:
@@ -303,17 +319,23 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     # not cover: resolve those always.
     cacheable = not (re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
                      or config.install_repository or _LOCAL_IN_TEXT.search(text))
+    if other_python:
+        emit(Event(Phase.BUILDING, f"Notice: {config.path('runtime.txt')} asks for "
+                                   f"python-{python}: the repository gets a standalone "
+                                   f"environment on Python {python} (the Pangeo base runs "
+                                   f"{BASE_PYTHON})"))
     for standalone in (False,) if strict else (False, True):
-        cached = cache_dir / "locks" / f"{_cache_key(text, base, standalone)}.lock"
+        key = _cache_key(text, base, standalone, python)
+        cached = cache_dir / "locks" / f"{key}.lock"
         if cacheable and cached.is_file():
             emit(Event(Phase.BUILDING, f"Using the cached lock of {name}"))
             lock = Lock(cached.read_text(encoding="utf-8"))
-            if lock.standalone(base):
+            if lock.standalone(base) and not other_python:
                 emit(_standalone_notice(name, lock, base))
             return lock
     files = repository_files(checkout)
     lock = None
-    if not conflicts:
+    if not conflicts and not other_python:
         emit(Event(Phase.BUILDING, f"Resolving {name} against the Pangeo base (in a "
                                    "sandbox container)"))
         try:
@@ -326,10 +348,11 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
                                 f"{exc}") from None
             emit(Event(Phase.BUILDING, f"{name} does not fit the Pangeo base: {exc}"))
     if lock is None:
-        lock = _resolve_standalone(sandbox, files, inputs, name, emit)
-        emit(_standalone_notice(name, lock, base))
+        lock = _resolve_standalone(sandbox, files, inputs, name, python, emit)
+        if not other_python:
+            emit(_standalone_notice(name, lock, base))
     if cacheable:
-        key = _cache_key(text, base, lock.standalone(base))
+        key = _cache_key(text, base, lock.standalone(base) or other_python, python)
         write_atomically(cache_dir / "locks" / f"{key}.lock", lock.text)
     return lock
 
@@ -347,7 +370,7 @@ _LOCAL_IN_TEXT = re.compile(r"^\s*(?:(?:-e|--editable)\s+)?\.(?:/|\s|$)", re.M)
 
 
 def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: Inputs,
-                        name: str, emit: Emit) -> Lock:
+                        name: str, python: str, emit: Emit) -> Lock:
     """The repository's requirements with the session's integration set, resolved
     without the base; without the Dask integration when its pins admit none."""
     emit(Event(Phase.BUILDING, f"Resolving {name} as a standalone environment (in a "
@@ -355,11 +378,11 @@ def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: In
     groups = {f"{group}.in": _integration_set(group) for group in INTEGRATION_GROUPS}
     try:
         text = compile_in_sandbox(sandbox, files, inputs.files, None, "pangeo-binder lock",
-                                  extra_inputs={**inputs.extra, **groups})
+                                  python, extra_inputs={**inputs.extra, **groups})
     except LockError as exc:
         try:
             text = compile_in_sandbox(sandbox, files, inputs.files, None,
-                                      "pangeo-binder lock",
+                                      "pangeo-binder lock", python,
                                       extra_inputs={**inputs.extra,
                                                     "core.in": groups["core.in"]})
         except LockError:
@@ -369,7 +392,7 @@ def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: In
                                    "jupyter-server-proxy, dask-kubernetes), so the image "
                                    f"has none: {exc}"))
     return Lock(_header(f"{name} resolved as a standalone environment, with the "
-                        "session's integration set") + text)
+                        "session's integration set", python=python) + text)
 
 
 def _check_standalone_lock(lock: Lock, name: str) -> None:
@@ -400,9 +423,9 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(out.name, path)
 
 
-def _header(what: str, command: str = "pangeo-binder lock") -> str:
+def _header(what: str, command: str = "pangeo-binder lock", python: str = BASE_PYTHON) -> str:
     return (f"# {what}, made by `{command}` (uv {package_version('uv')}):\n"
-            f"# exact versions and hashes for Python {BASE_PYTHON} on {PYTHON_PLATFORM}.\n")
+            f"# exact versions and hashes for Python {python} on {PYTHON_PLATFORM}.\n")
 
 
 def lock_environment(name: str = BASE_ENVIRONMENT, output: Path | None = None) -> Lock:

@@ -16,6 +16,7 @@ from .conda import CondaLock, install_manifest, installed_list, pip_requirements
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import (
+    BASE_PYTHON,
     CONDA_INSTALLER_ENVIRONMENT,
     SERVICE_ENVIRONMENT,
     Lock,
@@ -102,13 +103,22 @@ def _files_digest(files: Mapping[str, Path | str]) -> list[str]:
             for name, src in sorted(files.items())]
 
 
-def python_image_plan(os_image: str, os_image_id: str) -> ImagePlan:
+def python_image_plan(os_image: str, os_image_id: str, python: str = BASE_PYTHON,
+                      managed: bool = False) -> ImagePlan:
+    """The OS + Python image: the OS image's python3, which must be `python`, or with
+    `managed` that Python downloaded by uv (checked against uv's own sha256 list)."""
     files = _dir_files(base_images_dir() / "python")
-    digest = content_hash([os_image_id, *_files_digest(files)])
+    managed_part = [f"managed python {python}"] if managed else []
+    digest = content_hash([os_image_id, *managed_part, *_files_digest(files)])
+    version_check = (
+        "python3 -c 'import sys; v = \"%d.%d\" % sys.version_info[:2]; "
+        f"sys.exit(0 if v == \"{python}\" else \"python3 is \" + v + \", not {python}\")'"
+    )
     return ImagePlan(
         image=f"{PYTHON_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
-        dockerfile="Dockerfile", smoke_test=PYTHON_SMOKE_TEST, files=files,
-        build_args={"OS_IMAGE": os_image},
+        dockerfile="Dockerfile", smoke_test=f"{PYTHON_SMOKE_TEST} && {version_check}",
+        files=files,
+        build_args={"OS_IMAGE": os_image, **({"PYTHON_VERSION": python} if managed else {})},
     )
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-DEFAULT_OS_IMAGE = "debian:bookworm-slim"
+DEFAULT_OS_IMAGE = "debian:bookworm-slim"  # Python 3.11: the Pangeo base's
+# OS images for the other Pythons a repository may ask for (runtime.txt): Debian trixie's
+# python3 is 3.13. A Python no OS image has is uv's managed Python, downloaded in the build.
+DEFAULT_PYTHON_OS_IMAGES = {"3.13": "debian:trixie-slim"}
 DEFAULT_IMAGE_PREFIX = "pangeo-binder/"
 # Variables that name a CA bundle on machines behind an intercepting proxy; the first
 # that names a file is handed to builds (as a BuildKit secret, never as a layer).
@@ -35,6 +39,16 @@ def _default_ca_bundle() -> Path | None:
     return None
 
 
+def _python_os_images(value: str) -> dict[str, str]:
+    """`3.13=debian:trixie-slim[,X.Y=IMAGE...]` over the defaults."""
+    images = dict(DEFAULT_PYTHON_OS_IMAGES)
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        version, _, image = item.partition("=")
+        if version.strip() and image.strip():
+            images[version.strip()] = image.strip()
+    return images
+
+
 @dataclass(frozen=True)
 class Settings:
     docker_cli: str
@@ -49,6 +63,9 @@ class Settings:
     # One stack for everyone: refuse a repository whose pins move base packages instead
     # of giving it a standalone environment.
     strict_base: bool = False
+    # Python "X.Y" -> the OS image whose python3 it is (besides `os_image`'s 3.11).
+    python_os_images: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_PYTHON_OS_IMAGES))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +80,8 @@ class Settings:
             if os.environ.get("PANGEO_BINDER_CONDA_BASE") else None,
             strict_base=os.environ.get("PANGEO_BINDER_STRICT_BASE", "").lower()
             in ("1", "true", "yes"),
+            python_os_images=_python_os_images(
+                os.environ.get("PANGEO_BINDER_PYTHON_OS_IMAGES", "")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

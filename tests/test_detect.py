@@ -60,9 +60,17 @@ def test_apt_txt_refuses_anything_but_a_package_name(line):
         parse_apt_txt(f"nco\n{line}\n")
 
 
-def test_runtime_must_match_the_base_python(tmp_path):
-    with pytest.raises(BinderConfigError, match=r"asks for python-3\.12 .* Python 3\.11"):
-        detect_tree(tmp_path, {"runtime.txt": "python-3.12\n"})
+@pytest.mark.parametrize("runtime, version", [("python-3.13", "3.13"),
+                                              ("python-3.10.12", "3.10"),
+                                              ("python-3.14\n", "3.14")])
+def test_runtime_names_the_python(tmp_path, runtime, version):
+    assert detect_tree(tmp_path, {"runtime.txt": runtime}).python_version == version
+
+
+@pytest.mark.parametrize("runtime", ["python-3.9", "python-3.15", "python-2.7"])
+def test_pythons_outside_the_supported_range_are_refused(tmp_path, runtime):
+    with pytest.raises(BinderConfigError, match=rf"asks for {runtime}"):
+        detect_tree(tmp_path, {"runtime.txt": runtime})
 
 
 @pytest.mark.parametrize("runtime", ["r-4.1-2022-01-01", "python3.11", "julia-1.9"])

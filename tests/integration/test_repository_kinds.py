@@ -128,3 +128,38 @@ def test_a_postbuild_that_moves_a_locked_version_fails_the_smoke_test(docker_eng
         "pangeo-binder: error: the built image failed its smoke test: the installed "
         f"packages differ from the lock: six is 1.16.0, the lock pins {six}")
     assert tagged(docker_engine, f"{TEST_PREFIX}moves-six") == []
+
+
+def test_python_3_13_from_runtime_txt_builds_on_debian_trixie(docker_engine, tmp_path):
+    repo = write_tree(tmp_path / "py313", {
+        "runtime.txt": "python-3.13\n",
+        "requirements.txt": "xarray\nnetCDF4\n",
+        "analysis.py": "import sys, numpy as np, xarray as xr\n"
+                       "ds = xr.Dataset({'t': ('x', np.arange(4.0))})\n"
+                       "print(sys.version_info[:2], float(ds.t.mean()))\n",
+    })
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("Notice: runtime.txt asks for python-3.13: the repository gets a standalone "
+            "environment on Python 3.13") in result.stderr
+    image = result.stdout.strip()
+    out = sh(docker_engine, image, "python analysis.py; jupyter lab --version; "
+                                   "grep PRETTY_NAME /etc/os-release")
+    assert out.splitlines()[0] == "(3, 13) 1.5"
+    assert "trixie" in out
+
+
+def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(docker_engine,
+                                                                          tmp_path):
+    # Python 3.12 is in no OS image here, and uv's managed Pythons come from a release
+    # server this machine cannot reach.
+    repo = write_tree(tmp_path / "py312", {"runtime.txt": "python-3.12\n"})
+    before = {c.id for c in docker_engine.client.containers.list(all=True)}
+    result = build(repo)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("pangeo-binder: error: docker build failed: ")
+    assert line.endswith("cannot download Python 3.12 (uv's managed Python) from its "
+                         "release server; use a Python an OS image has")
+    assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
+    assert tagged(docker_engine, f"{TEST_PREFIX}py312") == []
