@@ -332,6 +332,7 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
             lock = Lock(cached.read_text(encoding="utf-8"))
             if lock.standalone(base) and not other_python:
                 emit(_standalone_notice(name, lock, base))
+            _vcs_notice(name, lock, emit)
             return lock
     files = repository_files(checkout)
     lock = None
@@ -354,7 +355,18 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     if cacheable:
         key = _cache_key(text, base, lock.standalone(base) or other_python, python)
         write_atomically(cache_dir / "locks" / f"{key}.lock", lock.text)
+    _vcs_notice(name, lock, emit)
     return lock
+
+
+def _vcs_notice(name: str, lock: Lock, emit: Emit) -> None:
+    """Git requirements are pinned to a commit, but a checkout has no file hash."""
+    if lock.vcs:
+        pinned = ", ".join(f"{line.split('@', 1)[0].strip()} at {line.rsplit('@', 1)[1][:12]}"
+                           for line in lock.vcs)
+        emit(Event(Phase.BUILDING, f"Notice: {name} installs {pinned} from git: locked to "
+                                   "that commit, but hash-checking cannot cover a git "
+                                   "checkout"))
 
 
 @dataclass(frozen=True)

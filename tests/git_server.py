@@ -15,19 +15,24 @@ GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 
 
 class PrivateGitServer(http.server.ThreadingHTTPServer):
-    """Serves the bare repositories under `root` at http://127.0.0.1:PORT/NAME.git to
-    requests that carry `user`:`password`; everything else gets 401."""
+    """Serves the bare repositories under `root` at http://HOST:PORT/NAME.git to
+    requests that carry `user`:`password`; everything else gets 401. Without a user it
+    is a public server, as a public GitHub repository answers a clone; `host` may be the
+    Docker bridge's gateway, where containers and builds reach it."""
 
-    def __init__(self, root: Path, user: str, password: str) -> None:
+    def __init__(self, root: Path, user: str | None = None, password: str | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.root = root
-        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.expected = (None if user is None else
+                         "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
         self.unauthorized = 0
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self.host = host
+        super().__init__((host, 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self, name: str, credentials: str = "") -> str:
         at = f"{credentials}@" if credentials else ""
-        return f"http://{at}127.0.0.1:{self.server_port}/{name}.git"
+        return f"http://{at}{self.host}:{self.server_port}/{name}.git"
 
     def add(self, name: str, worktree: Path) -> None:
         """Publish the git repository at `worktree` as NAME.git."""
@@ -46,7 +51,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        if self.headers.get("Authorization") != self.server.expected:
+        expected = self.server.expected
+        if expected is not None and self.headers.get("Authorization") != expected:
             self.server.unauthorized += 1
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="private"')

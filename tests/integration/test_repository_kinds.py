@@ -5,7 +5,8 @@ changes what was locked. Real builds on the local Docker engine, through the CLI
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_PREFIX, run_cli, write_tree
+from conftest import TEST_PREFIX, git, git_repo, run_cli, write_tree
+from git_server import PrivateGitServer
 
 from pangeo_binder.lock import load_base_lock
 
@@ -163,3 +164,38 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
                          "release server; use a Python an OS image has")
     assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
     assert tagged(docker_engine, f"{TEST_PREFIX}py312") == []
+
+
+def test_a_git_requirement_is_locked_to_its_commit_and_said_so(docker_engine, tmp_path):
+    # A public git server where the sandbox and the build reach it: the Docker bridge.
+    gateway = docker_engine.client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    server = PrivateGitServer(tmp_path / "served", host=gateway)
+    try:
+        package = git_repo(tmp_path / "tutorial-data", {
+            "setup.py": "from setuptools import setup\nsetup(name='tutorial-data', "
+                        "version='0.1', py_modules=['tutorial_data'])\n",
+            "tutorial_data.py": "SOURCE = 'git'\n",
+        })
+        git(package, "tag", "v0.1")
+        commit = git(package, "rev-parse", "HEAD").strip()
+        server.add("tutorial-data", package)
+        repo = write_tree(tmp_path / "uses-git", {"binder/requirements.txt": (
+            f"tutorial-data @ git+{server.url('tutorial-data')}@v0.1\n"
+            "pywin32 ; sys_platform == 'win32'\n"
+            "backports.zoneinfo ; python_version < '3.9'\n")})
+        result = build(repo)
+        assert result.returncode == 0, result.stderr[-3000:]
+    finally:
+        server.shutdown()
+    assert (f"Notice: binder/requirements.txt installs tutorial-data at {commit[:12]} from "
+            "git: locked to that commit, but hash-checking cannot cover a git checkout"
+            ) in result.stderr
+    out = sh(docker_engine, result.stdout.strip(),
+             "cd /tmp && python -c 'import tutorial_data; print(tutorial_data.SOURCE)' && "
+             "cat /srv/pangeo-binder/repo-vcs.txt && "
+             "python -c 'import importlib.metadata as m; print(sorted({\"pywin32\", "
+             "\"backports.zoneinfo\"} & {d.metadata[\"Name\"] for d in m.distributions()}))'")
+    lines = out.splitlines()
+    assert lines[0] == "git"
+    assert lines[1] == f"tutorial-data @ git+{server.url('tutorial-data')}@{commit}"
+    assert lines[2] == "[]"  # markers for other platforms and Pythons: not installed
