@@ -36,6 +36,9 @@ class RunResult:
 _STEP_HEADER = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")
 _STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*\S.*)$")
 _STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
+# A line a build step prints for the user (templates/postbuild-compat): shown as a
+# notice even when the build's own output is not.
+NOTICE_PREFIX = "pangeo-binder-notice: "
 
 
 def _failure_reason(lines: Sequence[str]) -> str:
@@ -131,6 +134,9 @@ class Engine:
                 line = line.rstrip("\n")
                 tail = [*tail[-199:], line]
                 emit(Event(Phase.BUILDING, line, detail=True))
+                if (match := _STEP_OUTPUT.match(line)) and match[2].startswith(NOTICE_PREFIX):
+                    emit(Event(Phase.BUILDING,
+                               "Notice: " + match[2].removeprefix(NOTICE_PREFIX)))
             code = process.wait()
         finally:
             if process.poll() is None:  # interrupted: do not leave a build running

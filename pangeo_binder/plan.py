@@ -23,7 +23,7 @@ from .lock import (
     base_lock_path,
     environment_lock_path,
 )
-from .resources import base_images_dir, data_root, template
+from .resources import base_images_dir, data_root, template, templates_dir
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
@@ -273,6 +273,9 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
         files["pangeo-binder/repo.lock"] = repo_lock.hashed
     if repo_lock is not None and repo_lock.vcs:
         files["pangeo-binder/repo-vcs.txt"] = "".join(f"{ln}\n" for ln in repo_lock.vcs)
+    if config.post_build:
+        files.update({f"pangeo-binder/postbuild-compat/{name}": path for name, path
+                      in _dir_files(templates_dir() / "postbuild-compat").items()})
     # The rendered Dockerfile names the environment image by its hash, so this covers
     # the base lock, base images and template; the tree id covers every repository file.
     digest = content_hash([*_files_digest(files), checkout.tree_id])

@@ -199,3 +199,35 @@ def test_a_git_requirement_is_locked_to_its_commit_and_said_so(docker_engine, tm
     assert lines[0] == "git"
     assert lines[1] == f"tutorial-data @ git+{server.url('tutorial-data')}@{commit}"
     assert lines[2] == "[]"  # markers for other platforms and Pythons: not installed
+
+
+def test_obsolete_jupyter_commands_in_postbuild_are_done_the_new_way_and_said(docker_engine,
+                                                                            tmp_path):
+    repo = write_tree(tmp_path / "old-postbuild", {"binder/postBuild": (
+        "#!/bin/bash\nset -e\n"
+        "jupyter serverextension enable --py nbgitpuller --sys-prefix\n"
+        "jupyter nbextension enable --py widgetsnbextension --sys-prefix\n"
+        "jupyter labextension install @jupyter-widgets/jupyterlab-manager\n"
+        "jupyter lab build --minimize=False\n"
+        "jupyter labextension list 2>&1 | grep -q jupyterlab-manager\n"
+        "touch ~/.postbuild-done\n")}, executable=("binder/postBuild",))
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    notices = [ln.split("Notice: ", 1)[1] for ln in result.stderr.splitlines()
+               if "Notice: postBuild:" in ln]
+    assert notices == [
+        "postBuild: ran `jupyter server extension enable nbgitpuller --sys-prefix` for the "
+        "obsolete `jupyter serverextension enable --py nbgitpuller --sys-prefix`",
+        "postBuild: skipped the obsolete `jupyter nbextension enable --py widgetsnbextension "
+        "--sys-prefix` (JupyterLab 4 takes extensions from Python packages)",
+        "postBuild: skipped the obsolete `jupyter labextension install "
+        "@jupyter-widgets/jupyterlab-manager` (JupyterLab 4 takes prebuilt extensions from "
+        "Python packages: list them in requirements.txt)",
+        "postBuild: skipped the obsolete `jupyter lab build --minimize=False` (JupyterLab "
+        "4's prebuilt extensions need no build)",
+    ]
+    out = sh(docker_engine, result.stdout.strip(),
+             "ls ~/.postbuild-done && jupyter server extension list 2>&1 | grep nbgitpuller; "
+             "command -v jupyter-labextension")
+    assert "enabled" in out
+    assert out.strip().endswith("/srv/venv/bin/jupyter-labextension")  # sessions: the real one
