@@ -1,0 +1,438 @@
+"""An environment.yml installed from PyPI: conda-forge specs translated to pip requirements.
+
+Many notebook repositories carry a conda `environment.yml`. When conda-forge cannot be
+reached but every dependency has a faithful PyPI equivalent, the environment can be
+resolved with uv instead. This module is the pure translation: no network, no Docker.
+`translate` returns a `PypiTranslation` (requirement lines, the Python asked for, Debian
+packages, what was renamed or dropped) or a `CondaOnly` naming every dependency that
+cannot be translated, and why.
+
+Why a curated table (environments/conda-to-pypi.yaml) and never "same name on PyPI":
+conda-forge names are a namespace of their own. Many of its packages are C libraries or
+programs (`snappy`, `proj`, `geos`, `blosc`, `tk`, `hdf5`, `liblapack`, `graphviz`,
+`pandoc`), and the same name on PyPI is a Python binding, an unrelated project or a
+squatted name: installing it would put different software, possibly hostile, in the
+image. So a name absent from the table is never sent to PyPI; the table lists identical
+names explicitly, maps the renamed ones (`netcdf4` -> `netCDF4`, `pytables` -> `tables`,
+`matplotlib-base` -> `matplotlib`, `dask` -> `dask[complete]`, `dask-core` -> `dask`),
+sends programs to Debian (`graphviz`, `ffmpeg`), drops what a pip image does not need
+(`nodejs`, `nomkl`, `pip`) and names the conda-only packages so the refusal can say why.
+
+Conda's match specs, translated exactly (conda's own MatchSpec rules):
+
+* `numpy=1.22` is a *prefix* (fuzzy) match: conda rewrites `=1.22` to `1.22*`, which
+  matches 1.22, 1.22.0 and 1.22.4 but not 1.23 nor 1.220 (the comparison is by version
+  component). PEP 440's prefix match is the same thing: `numpy==1.22.*`. Likewise
+  `numpy=1.22.4` -> `numpy==1.22.4.*` (1.22.4 itself and any 1.22.4.x), `1.22*` and
+  `1.22.*` -> `==1.22.*`, and `=X` inside a list (`=1.22,<2`) is a prefix match too.
+* A bare version is an *exact* match: `numpy 1.22` (space-separated) is conda's
+  `==1.22`, which matches 1.22 and 1.22.0 only: `numpy==1.22`. `numpy==1.22.*` is conda's
+  prefix match (the leading `==` is stripped first): `numpy==1.22.*`.
+* `>=`, `<=`, `>`, `<`, `!=`, `~=` and comma-separated conjunctions mean the same in both;
+  spaces are removed (`numpy >=1.2, <2` -> `numpy>=1.2,<2`); a `.*` after an ordering
+  operator is dropped, as conda does.
+* `|` (or) has no PEP 440 form: it is accepted only when every alternative translates
+  to the same specifier, otherwise the environment stays conda-only. Parentheses too.
+* A build string (`numpy=1.22=py39_0`, `numpy 1.22 py39*`, `[build=...]`) selects one
+  conda build, which has no PyPI counterpart: such a spec is refused (CondaOnly), not
+  silently dropped, because a build string often carries meaning (a CUDA or MPI variant).
+  A build string of `*` means "any build" and is ignored.
+* `conda-forge::xarray` / `defaults::xarray`: the channel prefix is removed; any other
+  channel prefix is refused. `name[version='>=1.2']` is read as its version; any other
+  bracket key (build, channel, subdir, md5, ...) is refused.
+* `python` is not a requirement: its spec becomes `python`, the X.Y it pins when it
+  allows exactly one minor version (`python=3.9`, `python==3.11.*`, `python=3.11.4`,
+  `python >=3.10,<3.11`), else None ("any"), with the raw spec and its PEP 440 form kept.
+
+The `pip:` section's lines are pip's already and are passed through verbatim (`-e .`,
+`git+https://...`, `--index-url ...` included). Channels other than conda-forge,
+defaults and nodefaults make the environment conda-only. Every translated line is
+checked to parse as a packaging Requirement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from .errors import BinderConfigError
+from .resources import data_root
+from .yaml_file import load_yaml
+
+TABLE_FILENAME = "conda-to-pypi.yaml"
+# Channels whose packages the table describes; `nodefaults` only excludes Anaconda's.
+PYPI_CHANNELS = frozenset({
+    "conda-forge", "defaults", "nodefaults",
+    "https://conda.anaconda.org/conda-forge", "http://conda.anaconda.org/conda-forge",
+})
+_SPEC_CHANNELS = frozenset({"conda-forge", "defaults"})
+_DEBIAN_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_OPERATOR = re.compile(r"^(==|!=|<=|>=|~=|<|>|=)?(.*)$")
+_NAME_AND_REST = re.compile(r"^([^ =<>!~]+)(.*)$")
+_BUILD_AFTER_EQUALS = re.compile(r"^(.*[^<>!=~,|])=([^=<>!~,|]+)$")
+
+
+def table_path() -> Path:
+    return data_root() / "environments" / TABLE_FILENAME
+
+
+@dataclass(frozen=True)
+class Table:
+    """The curated conda-forge -> PyPI table (environments/conda-to-pypi.yaml)."""
+
+    pypi: Mapping[str, str]  # conda name -> PyPI requirement name, maybe with extras
+    debian: Mapping[str, str]  # conda name -> Debian package
+    dropped: Mapping[str, str]  # conda name -> why a pip image does not need it
+    conda_only: Mapping[str, str]  # conda name -> why PyPI has no faithful equivalent
+
+
+def parse_table(text: str, name: str = TABLE_FILENAME) -> Table:
+    data = load_yaml(text, name, BinderConfigError)
+    sections = ("pypi", "debian", "dropped", "conda-only")
+    if not isinstance(data, Mapping) or set(data) != set(sections):
+        raise BinderConfigError(f"{name}: expected the sections {', '.join(sections)}")
+    parsed: dict[str, dict[str, str]] = {}
+    seen: dict[str, str] = {}
+    for section in sections:
+        entries = data[section] or {}
+        if not isinstance(entries, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
+            raise BinderConfigError(f"{name}: {section}: expected conda name: text entries")
+        for conda_name in entries:
+            if conda_name in seen:
+                raise BinderConfigError(f"{name}: {conda_name} is in both {seen[conda_name]} "
+                                        f"and {section}")
+            seen[conda_name] = section
+        parsed[section] = {str(k): str(v).strip() for k, v in entries.items()}
+    for conda_name, target in parsed["pypi"].items():
+        try:
+            requirement = Requirement(target)
+        except InvalidRequirement:
+            requirement = None
+        if requirement is None or str(requirement.specifier) or requirement.marker \
+                or requirement.url:
+            raise BinderConfigError(f"{name}: pypi: {conda_name}: {target!r} is not a PyPI "
+                                    "name (extras allowed, no versions)")
+    for conda_name, target in parsed["debian"].items():
+        if not _DEBIAN_NAME.match(target):
+            raise BinderConfigError(f"{name}: debian: {conda_name}: {target!r} is not a "
+                                    "Debian package name")
+    return Table(pypi=parsed["pypi"], debian=parsed["debian"], dropped=parsed["dropped"],
+                 conda_only=parsed["conda-only"])
+
+
+@cache
+def load_table(path: Path | None = None) -> Table:
+    """The table shipped with pangeo-binder, or the one at `path`."""
+    path = path or table_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BinderConfigError(f"cannot read the conda-to-PyPI table {path}: "
+                                f"{exc.strerror}") from None
+    return parse_table(text, path.name)
+
+
+@dataclass(frozen=True)
+class PypiTranslation:
+    """An environment.yml that can be installed from PyPI, and what was changed."""
+
+    name: str  # the file, for messages: "binder/environment.yml"
+    # PEP 508 lines in the file's order, then the pip: section's lines verbatim.
+    requirements: tuple[str, ...]
+    # The X.Y the `python` spec pins, or None: any Python (or no python spec at all).
+    python: str | None = None
+    python_spec: str | None = None  # the python dependency as written, e.g. "python=3.9"
+    python_specifier: str = ""  # its PEP 440 form, e.g. "==3.9.*"; "" allows any
+    apt_packages: tuple[str, ...] = ()  # Debian packages, in order, no repeats
+    mapped: tuple[tuple[str, str], ...] = ()  # (conda spec, pip requirement)
+    from_debian: tuple[tuple[str, str], ...] = ()  # (conda spec, Debian package)
+    dropped: tuple[str, ...] = ()  # conda specs left out, as written
+    pip: tuple[str, ...] = field(default=())  # the pip: section's lines (also at the end
+    # of `requirements`)
+
+    def renamed(self) -> tuple[tuple[str, str], ...]:
+        """(conda name, PyPI name) of the dependencies whose name changed."""
+        pairs = []
+        for spec, requirement in self.mapped:
+            conda_name = _split_name(spec)
+            pypi_name = re.split(r"[<>=!~;\s]", requirement, maxsplit=1)[0]
+            if conda_name != pypi_name and (conda_name, pypi_name) not in pairs:
+                pairs.append((conda_name, pypi_name))
+        return tuple(pairs)
+
+    def notice(self) -> str:
+        parts = []
+        if renamed := self.renamed():
+            parts.append(", ".join(f"{a} -> {b}" for a, b in renamed))
+        if self.dropped:
+            parts.append(f"{', '.join(self.dropped)} dropped")
+        if self.from_debian:
+            programs = []
+            for spec, package in self.from_debian:
+                conda_name = _split_name(spec)
+                shown = conda_name if conda_name == package else f"{conda_name} as {package}"
+                if shown not in programs:
+                    programs.append(shown)
+            parts.append(f"{', '.join(programs)} from Debian")
+        changes = "; ".join(parts) if parts else "same names"
+        return f"{self.name} is installed from PyPI: {changes}"
+
+
+@dataclass(frozen=True)
+class CondaOnly:
+    """An environment.yml that needs conda: each reason names one dependency or channel."""
+
+    name: str
+    reasons: tuple[str, ...]
+
+    def notice(self) -> str:
+        return (f"{self.name} cannot be installed from PyPI: {'; '.join(self.reasons)}")
+
+
+def translate(environment: Mapping, name: str = "environment.yml", *,
+              table: Table | None = None) -> PypiTranslation | CondaOnly:
+    """Translate a parsed environment.yml (its mapping of name, channels, dependencies);
+    a malformed one raises BinderConfigError naming `name`."""
+    table = table or load_table()
+    if not isinstance(environment, Mapping):
+        raise BinderConfigError(f"{name}: expected a mapping with channels and dependencies")
+    reasons: list[str] = []
+
+    channels = environment.get("channels") or []
+    if not isinstance(channels, list):
+        raise BinderConfigError(f"{name}: channels must be a list of strings")
+    for channel in channels:
+        if str(channel).strip().rstrip("/") not in PYPI_CHANNELS:
+            reasons.append(f"packages from channel {channel} have no PyPI equivalent")
+
+    raw = environment.get("dependencies")
+    if not isinstance(raw, list) or not raw:
+        raise BinderConfigError(f"{name}: no dependencies: list the conda packages to install")
+    conda_specs: list[str] = []
+    pip: list[str] = []
+    for entry in raw:
+        if isinstance(entry, Mapping) and set(entry) == {"pip"}:
+            lines = entry["pip"] or []
+            if not isinstance(lines, list) or not all(
+                    isinstance(line, str | int | float) for line in lines):
+                raise BinderConfigError(f"{name}: the pip: section must be a list of strings")
+            pip.extend(str(line).strip() for line in lines)
+        elif isinstance(entry, str | int | float) and str(entry).strip():
+            conda_specs.append(str(entry).strip())
+        else:
+            raise BinderConfigError(f"{name}: dependency {entry!r} is neither a conda spec "
+                                    "nor a pip: section")
+
+    requirements: list[str] = []
+    mapped: list[tuple[str, str]] = []
+    from_debian: list[tuple[str, str]] = []
+    apt: list[str] = []
+    dropped: list[str] = []
+    python = python_spec = None
+    python_specifier = ""
+    for spec in conda_specs:
+        try:
+            parsed = _parse_match_spec(spec)
+        except _Untranslatable as exc:
+            if (bare := _split_name(spec).lower()) in table.dropped:
+                dropped.append(spec)  # whatever its version or build: not needed at all
+            elif bare in table.conda_only:
+                reasons.append(f"{bare} has no faithful PyPI equivalent "
+                               f"({table.conda_only[bare]})")
+            elif bare not in table.pypi and bare not in table.debian and bare != "python" \
+                    and "::" not in spec:
+                reasons.append(_not_in_table(bare))
+            else:
+                reasons.append(f"{spec}: {exc}")
+            continue
+        conda_name, specifier = parsed
+        if conda_name == "python":
+            python_spec, python_specifier = spec, specifier
+            try:
+                python = _one_minor(specifier)
+            except _Untranslatable as exc:
+                reasons.append(f"{spec}: {exc}")
+            continue
+        if conda_name in table.pypi:
+            requirement = table.pypi[conda_name] + specifier
+            try:
+                Requirement(requirement)
+            except InvalidRequirement:
+                reasons.append(f"{spec}: its version has no PEP 440 form")
+                continue
+            requirements.append(requirement)
+            mapped.append((spec, requirement))
+        elif conda_name in table.debian:
+            if specifier:
+                reasons.append(f"{spec}: {conda_name} comes from Debian, whose version "
+                               "cannot be chosen")
+                continue
+            package = table.debian[conda_name]
+            from_debian.append((spec, package))
+            if package not in apt:
+                apt.append(package)
+        elif conda_name in table.dropped:
+            dropped.append(spec)
+        elif conda_name in table.conda_only:
+            reasons.append(f"{conda_name} has no faithful PyPI equivalent "
+                           f"({table.conda_only[conda_name]})")
+        else:
+            reasons.append(_not_in_table(conda_name))
+    if reasons:
+        return CondaOnly(name=name, reasons=tuple(reasons))
+    return PypiTranslation(
+        name=name, requirements=(*requirements, *pip), python=python,
+        python_spec=python_spec, python_specifier=python_specifier,
+        apt_packages=tuple(apt), mapped=tuple(mapped), from_debian=tuple(from_debian),
+        dropped=tuple(dropped), pip=tuple(pip))
+
+
+def lock_header_lines(translation: PypiTranslation) -> list[str]:
+    """'#' comment lines recording how the environment.yml was translated, for the top of
+    its lock."""
+    lines = [f"# {translation.name}, translated from conda-forge names to PyPI:"]
+    if translation.python_spec:
+        lines.append(f"#   {translation.python_spec} -> Python "
+                     f"{translation.python or 'any'}")
+    lines += [f"#   {spec} -> {requirement}" for spec, requirement in translation.mapped]
+    lines += [f"#   {spec} -> Debian package {package}"
+              for spec, package in translation.from_debian]
+    lines += [f"#   {spec}: dropped" for spec in translation.dropped]
+    if translation.pip:
+        lines.append(f"#   pip: section: {len(translation.pip)} line(s) as written")
+    return [line.replace("\n", " ") for line in lines]
+
+
+def _not_in_table(conda_name: str) -> str:
+    return (f"{conda_name} is not in the conda-to-PyPI table (a conda-forge name is never "
+            "assumed to be the PyPI project of that name)")
+
+
+class _Untranslatable(Exception):
+    """Why one conda match spec has no PEP 440 form."""
+
+
+def _split_name(spec: str) -> str:
+    spec = spec.split("::")[-1]
+    match = _NAME_AND_REST.match(spec.strip())
+    return match.group(1).split("[")[0] if match else spec
+
+
+def _parse_match_spec(spec: str) -> tuple[str, str]:
+    """A conda match spec's package name and its PEP 440 specifier ("" for any)."""
+    text = spec.split("#", 1)[0].strip()
+    bracket_version = None
+    if "[" in text:
+        match = re.fullmatch(r"([^\[\]]*)\[([^\[\]]*)\]", text)
+        if not match:
+            raise _Untranslatable("not a conda package spec")
+        text, bracket_version = match.group(1).strip(), _bracket_version(match.group(2))
+    if "::" in text:
+        channel, _, text = text.rpartition("::")
+        if channel.split("/")[0] not in _SPEC_CHANNELS:
+            raise _Untranslatable(f"packages from channel {channel} have no PyPI equivalent")
+    match = _NAME_AND_REST.match(text)
+    if not match:
+        raise _Untranslatable("not a conda package spec")
+    conda_name, rest = match.group(1).lower(), match.group(2).strip()
+    if bracket_version is not None:
+        if rest:
+            raise _Untranslatable("gives a version twice")
+        rest = bracket_version
+    return conda_name, _version_spec(rest) if rest else ""
+
+
+def _bracket_version(inside: str) -> str:
+    version = None
+    for item in filter(None, (part.strip() for part in re.split(r",(?=\s*\w+\s*=)", inside))):
+        key, equals, value = item.partition("=")
+        key, value = key.strip(), value.strip().strip("'\"")
+        if not equals:
+            raise _Untranslatable("not a conda package spec")
+        if key != "version":
+            raise _Untranslatable(f"[{key}=...] selects conda packages, which PyPI cannot "
+                                  "honour")
+        version = value
+    if version is None:
+        raise _Untranslatable("not a conda package spec")
+    return version
+
+
+def _version_spec(rest: str) -> str:
+    """The PEP 440 specifier of a match spec's version (and build) part, following conda's
+    MatchSpec: `=1.2` is `1.2*`, a leading `==` is stripped, a build string is refused."""
+    rest = re.sub(r"\s*([,|])\s*", r"\1", rest)
+    rest = re.sub(r"(==|!=|<=|>=|~=|<|>|=)\s+", r"\1", rest)
+    if " " in rest:
+        version, build = rest.split(None, 1)
+        if " " in build:
+            raise _Untranslatable("not a conda package spec")
+    elif match := _BUILD_AFTER_EQUALS.match(rest):
+        version, build = match.groups()
+    else:
+        version, build = rest, None
+    if build is not None and build != "*":
+        raise _Untranslatable(f"build string {build} selects a conda build, which PyPI "
+                              "cannot honour")
+    if version.startswith("=="):
+        version = version[2:]
+    elif version.startswith("=") and not any(c in version[1:] for c in "=,|"):
+        version = version[1:] if version.endswith("*") else version[1:] + "*"
+    if "(" in version or ")" in version:
+        raise _Untranslatable("a grouped version has no PEP 440 form")
+    alternatives = {",".join(filter(None, (_one_constraint(piece)
+                                           for piece in alternative.split(","))))
+                    for alternative in version.split("|")}
+    if len(alternatives) > 1:
+        raise _Untranslatable("an 'or' of versions has no PEP 440 form")
+    specifier = alternatives.pop()
+    try:
+        SpecifierSet(specifier)
+    except InvalidSpecifier:
+        raise _Untranslatable("its version has no PEP 440 form") from None
+    return specifier
+
+
+def _one_constraint(piece: str) -> str:
+    """One conda version constraint (no comma, no `|`) in PEP 440, "" for any version."""
+    operator, version = _OPERATOR.match(piece).groups()  # type: ignore[union-attr]
+    if version in ("", "*"):
+        if operator in (None, "=", "==") or version == "*":
+            return ""
+        raise _Untranslatable("not a conda package spec")
+    starred = version.endswith("*")
+    base = version.rstrip("*").rstrip(".") if starred else version
+    if "*" in base or not base:
+        raise _Untranslatable(f"version pattern {version} has no PEP 440 form")
+    try:
+        Version(base)
+    except InvalidVersion:
+        raise _Untranslatable(f"version {base} is not a PEP 440 version") from None
+    if operator in (None, "=") and (starred or operator == "="):
+        return f"=={base}.*"
+    if operator is None:
+        return f"=={base}"
+    if operator == "!=" and starred:
+        return f"!={base}.*"
+    if operator == "~=" and starred:
+        raise _Untranslatable(f"~={version} is not a valid version spec")
+    return f"{operator}{base}"  # conda ignores a .* after ==, <, <=, >, >=
+
+
+def _one_minor(specifier: str) -> str | None:
+    """The X.Y a Python specifier allows, if it allows exactly one; None for several."""
+    allowed = SpecifierSet(specifier)
+    minors = [f"{major}.{minor}" for major, minor in
+              [(2, m) for m in range(8)] + [(3, m) for m in range(40)]
+              if any(Version(f"{major}.{minor}.{patch}") in allowed for patch in range(60))]
+    if not minors:
+        raise _Untranslatable("no Python version matches it")
+    return minors[0] if len(minors) == 1 else None
