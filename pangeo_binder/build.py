@@ -1,6 +1,7 @@
 """`build`: a source in, a smoke-tested (and optionally pushed) image out.
 
-The pipeline: source -> checkout -> binder config -> repo lock -> plan -> image -> push.
+The pipeline: source -> checkout -> binder config -> environment kind (its lock, then
+the images it is built on: pangeo_binder.kinds) -> plan -> image -> push.
 Images are built under a temporary tag and receive their final tag only after the
 smoke test passes, so a broken image is never left tagged as good.
 """
@@ -18,23 +19,19 @@ from pathlib import Path
 
 from . import __version__
 from .bases import CONTENT_LABEL, SharedBases, registry_directory
-from .conda import CondaLock, fetch_packages, resolve_conda_lock
 from .detect import detect
 from .engine import Engine
-from .errors import BuildError, DockerError
+from .errors import BuildError
 from .events import Emit, Event, Phase
 from .fetch import checkout
-from .lock import BASE_PYTHON, Lock, load_base_lock, resolve_repo_lock
+from .kinds import Context, base_image_plans, choose, python_image_for
+from .lock import BASE_PYTHON, Lock, load_base_lock
 from .plan import (
     HASH_LENGTH,
     ImagePlan,
-    conda_environment_image_plan,
-    environment_image_plan,
     operator_image_plan,
-    python_image_plan,
     repo_image_plan,
     service_image_plan,
-    standalone_environment_image_plan,
     write_context,
 )
 from .registry import image_in_registry
@@ -50,37 +47,6 @@ class BuildResult:
     cached: bool  # True when the image already existed and nothing was built
     revision: str | None
     pushed: bool = False
-
-
-def _os_image_id(engine: Engine, os_image: str, emit: Emit,
-                 setting: str = "PANGEO_BINDER_OS_IMAGE") -> str:
-    image_id = engine.image_id(os_image)
-    if image_id is None:
-        emit(Event(Phase.BUILDING, f"Pulling the OS image {os_image}"))
-        if not engine.pull(os_image) or (image_id := engine.image_id(os_image)) is None:
-            raise DockerError(
-                f"OS image {os_image} is not on this machine and cannot be pulled; set "
-                f"{setting} (scripts/setup-docker makes one with debootstrap)"
-            )
-    return image_id
-
-
-def python_image_for(engine: Engine, settings: Settings, python: str,
-                     emit: Emit) -> ImagePlan:
-    """The OS + Python image of Python `python`: the base OS image's (3.11), another OS
-    image's (settings.python_os_images: Debian trixie's 3.13), or uv's managed Python on
-    the base OS image."""
-    if python == BASE_PYTHON:
-        return python_image_plan(settings.os_image,
-                                 _os_image_id(engine, settings.os_image, emit))
-    if os_image := settings.python_os_images.get(python):
-        image_id = _os_image_id(engine, os_image, emit,
-                                f"PANGEO_BINDER_PYTHON_OS_IMAGES={python}=IMAGE")
-        return python_image_plan(os_image, image_id, python)
-    emit(Event(Phase.BUILDING, f"Notice: no OS image here has Python {python}: it is uv's "
-                               "managed Python, downloaded during the build"))
-    return python_image_plan(settings.os_image, _os_image_id(engine, settings.os_image, emit),
-                             python, managed=True)
 
 
 @contextmanager
@@ -165,33 +131,11 @@ def resolver_sandbox(engine: Engine, settings: Settings, emit: Emit,
     """Where a repository's requirements are resolved: throwaway containers of the OS +
     Python image (which has uv), pulled or built when first needed."""
     def python_image() -> str:
-        python = python_image_plan(settings.os_image,
-                                   _os_image_id(engine, settings.os_image, emit))
+        python = python_image_for(engine, settings, BASE_PYTHON, emit)
         ensure_base(engine, python, settings, emit, shared)
         return python.image
 
     return Sandbox(engine, python_image, settings.ca_bundle)
-
-
-def base_image_plans(engine: Engine, settings: Settings,
-                     emit: Emit) -> tuple[ImagePlan, ImagePlan]:
-    """The plans of the OS + Python image and of the pinned environment image."""
-    python = python_image_plan(settings.os_image,
-                               _os_image_id(engine, settings.os_image, emit))
-    return python, environment_image_plan(python)
-
-
-def conda_image_plan(python: ImagePlan, lock: CondaLock, settings: Settings,
-                     emit: Emit) -> tuple[ImagePlan, Callable[[], ImagePlan]]:
-    """The plan of `lock`'s conda environment image, and how to get the plan it is
-    built from: its packages are fetched (from their locked URLs, hash-checked) only
-    when that image is neither here nor in the registry."""
-    def buildable() -> ImagePlan:
-        emit(Event(Phase.BUILDING, f"Fetching {len(lock.packages)} locked conda packages"))
-        return conda_environment_image_plan(python, lock,
-                                            fetch_packages(lock, settings.cache_dir, emit))
-
-    return conda_environment_image_plan(python, lock, {}), buildable
 
 
 def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
@@ -251,28 +195,14 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                 emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
                                            "own Dockerfile (nor is it by repo2docker)"))
             base = load_base_lock()
-            sandbox = resolver_sandbox(engine, settings, emit, shared)
-            conda_lock = (resolve_conda_lock(files, config.conda_environment,
-                                             config.conda_lock, settings, emit, sandbox)
-                          if config.conda else None)
-            repo_lock = (None if config.dockerfile or config.conda else
-                         resolve_repo_lock(files, config, base, settings.cache_dir, emit,
-                                           sandbox, strict=settings.strict_base))
-            python_version = config.python_version or BASE_PYTHON
-            standalone = repo_lock is not None and (repo_lock.standalone(base)
-                                                    or python_version != BASE_PYTHON)
+            ctx = Context(files, config, base, settings,
+                          resolver_sandbox(engine, settings, emit, shared), emit)
+            kind = choose(config, files, emit)
+            locked = kind.lock(ctx)
             engine.check()  # after the inputs are known good: their errors come first
-            python, environment = (None, None) if config.dockerfile else \
-                base_image_plans(engine, settings, emit)
-            buildable = None
-            if conda_lock is not None and python is not None:
-                environment, buildable = conda_image_plan(python, conda_lock, settings, emit)
-            elif standalone and python is not None:
-                if python_version != BASE_PYTHON:
-                    python = python_image_for(engine, settings, python_version, emit)
-                environment = standalone_environment_image_plan(python, repo_lock)
-            plan = repo_image_plan(files, config, environment, repo_lock, image_name,
-                                   appendix, standalone=standalone)
+            environment = kind.environment(ctx, engine, locked)
+            python, environment_image = environment.python, environment.image
+            plan = repo_image_plan(files, config, environment, image_name, appendix)
             if push and skip_if_pushed and image_in_registry(plan.image, engine):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,
@@ -283,16 +213,16 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                     # The build this one waited for has made the image, or failed.
                     cached = _reuse(engine, plan, emit)
                     if not cached:
-                        if python and environment:
-                            ensure_base(engine, environment, settings, emit, shared,
-                                        parent=python, buildable=buildable)
+                        if python and environment_image:
+                            ensure_base(engine, environment_image, settings, emit, shared,
+                                        parent=python, buildable=environment.buildable)
                         build_image(engine, plan, settings, emit,
                                     _labels(files.source_url, files.revision, base,
-                                            (conda_lock or repo_lock or base).digest, plan))
+                                            environment.lock_digest, plan))
             revision = files.revision
         if push:
-            if shared is not None and python and environment and not cached:
-                for base_plan in (python, environment):  # for the next fresh node
+            if shared is not None and python and environment_image and not cached:
+                for base_plan in (python, environment_image):  # for the next fresh node
                     shared.publish(base_plan)
             emit(Event(Phase.PUSHING, f"Pushing {plan.image}"))
             engine.push(plan.image, emit)

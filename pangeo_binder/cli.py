@@ -266,11 +266,11 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
 
     def stage() -> object:
         from .build import resolver_sandbox
-        from .conda import resolve_conda_lock
         from .detect import detect
         from .engine import Engine
         from .fetch import checkout
-        from .lock import BASE_PYTHON, load_base_lock, resolve_repo_lock
+        from .kinds import Context, choose
+        from .lock import BASE_PYTHON, load_base_lock
 
         settings = Settings.from_env()
         with checkout(parse_source(source, ref), ignore) as files:
@@ -278,11 +278,8 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
             if config.dockerfile:
                 raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
             sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)
-            if config.conda:
-                return resolve_conda_lock(files, config.conda_environment, config.conda_lock,
-                                          settings, ignore, sandbox)
-            return resolve_repo_lock(files, config, load_base_lock(), settings.cache_dir,
-                                     ignore, sandbox, strict=settings.strict_base)
+            ctx = Context(files, config, load_base_lock(), settings, sandbox, ignore)
+            return choose(config, files, ignore).lock(ctx)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:

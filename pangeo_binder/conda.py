@@ -104,7 +104,8 @@ def _match_spec(spec: str, name: str):
         raise BinderConfigError(f"{name}: {spec!r} names a channel; list the channel under "
                                 "channels: instead")
     try:
-        return MatchSpec(spec)
+        # Strict, as the solver parses it: `python ==3.11.*` fails there, not here.
+        return MatchSpec(spec, strict=True)
     except InvalidMatchSpecError as exc:
         raise BinderConfigError(f"{name}: {spec!r} is not a conda package spec ({exc})") \
             from None

@@ -297,30 +297,52 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
             emit(_standalone_notice(config.lock_file, lock, base))
         return lock
     python = config.python_version or BASE_PYTHON
-    other_python = python != BASE_PYTHON
-    if other_python and strict:
-        raise PinConflictError(f"{config.path('runtime.txt')} asks for python-{python} but "
-                               f"the Pangeo base has Python {BASE_PYTHON}; change it to "
-                               f"python-{BASE_PYTHON} or remove runtime.txt")
-    if not config.requirements and not config.install_repository and not other_python:
+    if not config.requirements and not config.install_repository and python == BASE_PYTHON:
         return None
-
     name = config.requirements or ("the repository's package" if config.install_repository
                                    else config.path("runtime.txt"))
     text = read_text(checkout, config.requirements) if config.requirements else ""
+    # repo2docker installs a root setup.py after the requirements: resolved with them,
+    # so that its dependencies are locked too.
+    inputs = PipInputs(name=name, text=text,
+                       files=[config.requirements] if config.requirements else [],
+                       extra={"repository.in": ".\n"} if config.install_repository else {},
+                       python=python, python_from=config.path("runtime.txt"))
+    return resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
+
+
+@dataclass(frozen=True)
+class PipInputs:
+    """What a repository's pip lock is resolved from."""
+
+    name: str  # for messages: the requirements file, or what stands for it
+    text: str  # the requirements' text (checked against the base pins, cache key)
+    files: list[str]  # repository files given to uv
+    extra: dict[str, str]  # generated inputs given to uv (name -> text)
+    python: str = BASE_PYTHON
+    python_from: str = "runtime.txt"  # what asked for `python`
+    header: tuple[str, ...] = ()  # comment lines the lock keeps (what was translated)
+
+
+def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_dir: Path,
+                     emit: Emit, sandbox: Sandbox, *, strict: bool = False) -> Lock:
+    """Resolve `inputs` against the base, or as a standalone environment (see
+    resolve_repo_lock)."""
+    name, text, python = inputs.name, inputs.text, inputs.python
+    other_python = python != BASE_PYTHON
+    if other_python and strict:
+        raise PinConflictError(f"{inputs.python_from} asks for python-{python} but the "
+                               f"Pangeo base has Python {BASE_PYTHON}; change it to "
+                               f"python-{BASE_PYTHON} or remove runtime.txt")
     conflicts = pin_conflicts(text, base.pins, name)
     if conflicts and strict:
         raise PinConflictError(conflicts[0].message("the Pangeo base"))
-    # repo2docker installs a root setup.py after the requirements: resolved with them,
-    # so that its dependencies are locked too.
-    inputs = Inputs([config.requirements] if config.requirements else [],
-                    {"repository.in": ".\n"} if config.install_repository else {})
     # Includes (-r/-c) and the repository's own packages depend on files the key does
     # not cover: resolve those always.
     cacheable = not (re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
-                     or config.install_repository or _LOCAL_IN_TEXT.search(text))
+                     or "repository.in" in inputs.extra or _LOCAL_IN_TEXT.search(text))
     if other_python:
-        emit(Event(Phase.BUILDING, f"Notice: {config.path('runtime.txt')} asks for "
+        emit(Event(Phase.BUILDING, f"Notice: {inputs.python_from} asks for "
                                    f"python-{python}: the repository gets a standalone "
                                    f"environment on Python {python} (the Pangeo base runs "
                                    f"{BASE_PYTHON})"))
@@ -340,9 +362,10 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
         emit(Event(Phase.BUILDING, f"Resolving {name} against the Pangeo base (in a "
                                    "sandbox container)"))
         try:
+            resolved = compile_in_sandbox(sandbox, files, inputs.files, base.pins,
+                                          "pangeo-binder lock", extra_inputs=inputs.extra)
             lock = Lock(_header(f"{name} resolved against the pinned Pangeo base")
-                        + compile_in_sandbox(sandbox, files, inputs.files, base.pins,
-                                             "pangeo-binder lock", extra_inputs=inputs.extra))
+                        + _comments(inputs.header) + resolved)
         except LockError as exc:
             if strict:
                 raise LockError(f"cannot resolve {name} against the Pangeo base: "
@@ -369,19 +392,10 @@ def _vcs_notice(name: str, lock: Lock, emit: Emit) -> None:
                                    "checkout"))
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """What a repository's lock is resolved from: its requirement files and generated
-    inputs (name -> text)."""
-
-    files: list[str]
-    extra: dict[str, str]
-
-
 _LOCAL_IN_TEXT = re.compile(r"^\s*(?:(?:-e|--editable)\s+)?\.(?:/|\s|$)", re.M)
 
 
-def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: Inputs,
+def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: PipInputs,
                         name: str, python: str, emit: Emit) -> Lock:
     """The repository's requirements with the session's integration set, resolved
     without the base; without the Dask integration when its pins admit none."""
@@ -404,7 +418,12 @@ def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: In
                                    "jupyter-server-proxy, dask-kubernetes), so the image "
                                    f"has none: {exc}"))
     return Lock(_header(f"{name} resolved as a standalone environment, with the "
-                        "session's integration set", python=python) + text)
+                        "session's integration set", python=python)
+                + _comments(inputs.header) + text)
+
+
+def _comments(lines: Sequence[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _check_standalone_lock(lock: Lock, name: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,8 @@ STANDALONE_ENVIRONMENT_IMAGE = "pangeo-binder/standalone-environment"
 CONDA_ENVIRONMENT_IMAGE = "pangeo-binder/conda-environment"
 OPERATOR_IMAGE = "pangeo-binder/dask-operator"
 SERVICE_IMAGES = {"builder": "pangeo-binder/builder", "hub": "pangeo-binder/hub"}
+VENV_PYTHON = "/srv/venv/bin/python"  # the pip environments'
+CONDA_PYTHON = "/srv/conda/bin/python"  # a conda environment's
 HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
@@ -229,36 +231,49 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan
     )
 
 
-def render_repo_dockerfile(config: BinderConfig, environment: ImagePlan,
-                           repo_lock: Lock | None, appendix: str = "",
-                           extras: bool = True) -> str:
+@dataclass(frozen=True)
+class Environment:
+    """What a repository's image is built on (pangeo_binder.kinds decides)."""
+
+    python: ImagePlan | None  # the OS + Python image, parent of `image`
+    image: ImagePlan | None  # the environment image; None: the repository's Dockerfile
+    lock_digest: str  # the image's pangeo-binder.lock-hash label
+    repo_lock: Lock | None = None  # the repository's pip lock, if any
+    standalone: bool = False  # `image` was built from `repo_lock` itself
+    python_path: str = VENV_PYTHON  # the environment's interpreter
+    apt_packages: tuple[str, ...] = ()  # Debian packages beyond apt.txt's
+    buildable: Callable[[], ImagePlan] | None = None  # `image` with what a build needs
+
+
+def render_repo_dockerfile(config: BinderConfig, environment: Environment,
+                           appendix: str = "") -> str:
     """The repository's Dockerfile. It is hashed into the tag, so it names nothing of
     where or when it was made (no path, host or time): the same content anywhere gets
-    the same tag. Where the source came from is the image's label, outside the hash.
-    `extras`: the lock's packages go on top of the environment (else it is the
-    environment's own lock, already installed)."""
+    the same tag. Where the source came from is the image's label, outside the hash."""
+    assert environment.image is not None
+    lock = environment.repo_lock
     return template("repo.Dockerfile.j2").render(
-        environment_image=environment.image,
+        environment_image=environment.image.image,
         apt_txt=config.path("apt.txt"),
-        apt_packages=config.apt_packages,
-        repo_lock=repo_lock is not None and extras and bool(repo_lock.pins),
-        vcs_requirements=repo_lock is not None and bool(repo_lock.vcs),
-        local_requirements=repo_lock.local if repo_lock is not None else (),
-        python="/srv/conda/bin/python" if config.conda else "/srv/venv/bin/python",
+        apt_packages=tuple(dict.fromkeys((*config.apt_packages, *environment.apt_packages))),
+        # On the base, the lock's packages are extras; standalone, they are the
+        # environment's own, already installed.
+        repo_lock=lock is not None and not environment.standalone and bool(lock.pins),
+        vcs_requirements=lock is not None and bool(lock.vcs),
+        local_requirements=lock.local if lock is not None else (),
+        python=environment.python_path,
         post_build=config.post_build,
         start=config.start,
         appendix=appendix.strip(),
     )
 
 
-def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: ImagePlan | None,
-                    repo_lock: Lock | None, image_name: str,
-                    appendix: str = "", standalone: bool = False) -> ImagePlan:
+def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Environment,
+                    image_name: str, appendix: str = "") -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
-    content hash is the tag. `environment` is None only for a repository Dockerfile.
-    `appendix` is Dockerfile text a hub adds at the end (as repo2docker's --appendix).
-    `standalone`: `environment` was built from `repo_lock` itself."""
-    if config.dockerfile or environment is None:
+    content hash is the tag. `appendix` is Dockerfile text a hub adds at the end (as
+    repo2docker's --appendix)."""
+    if environment.image is None:
         assert config.dockerfile, "a pinned build needs its environment image"
         digest = content_hash(["dockerfile", checkout.tree_id])
         return ImagePlan(
@@ -266,13 +281,13 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
             dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
             checkout=checkout, checkout_dir="",
         )
-    dockerfile = render_repo_dockerfile(config, environment, repo_lock, appendix,
-                                        extras=not standalone)
-    files: dict[str, Path | str] = {"Dockerfile": dockerfile}
-    if repo_lock is not None and not standalone and repo_lock.pins:
-        files["pangeo-binder/repo.lock"] = repo_lock.hashed
-    if repo_lock is not None and repo_lock.vcs:
-        files["pangeo-binder/repo-vcs.txt"] = "".join(f"{ln}\n" for ln in repo_lock.vcs)
+    lock = environment.repo_lock
+    files: dict[str, Path | str] = {
+        "Dockerfile": render_repo_dockerfile(config, environment, appendix)}
+    if lock is not None and not environment.standalone and lock.pins:
+        files["pangeo-binder/repo.lock"] = lock.hashed
+    if lock is not None and lock.vcs:
+        files["pangeo-binder/repo-vcs.txt"] = "".join(f"{ln}\n" for ln in lock.vcs)
     if config.post_build:
         files.update({f"pangeo-binder/postbuild-compat/{name}": path for name, path
                       in _dir_files(templates_dir() / "postbuild-compat").items()})
@@ -281,7 +296,7 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Image
     digest = content_hash([*_files_digest(files), checkout.tree_id])
     return ImagePlan(
         image=_with_tag(image_name, digest), content_hash=digest, dockerfile="Dockerfile",
-        smoke_test=environment.smoke_test, files=files, checkout=checkout,
+        smoke_test=environment.image.smoke_test, files=files, checkout=checkout,
     )
 
 

@@ -217,8 +217,8 @@ def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, conda_env):
 @pytest.mark.integration  # the pip section is resolved in a sandbox container
 def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, conda_env,
                                                             docker_engine):
-    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
-                                 "  - pip:\n    - six==1.16.0\n")
+    repo = environment(tmp_path, "# pangeo-binder: conda\nchannels: [conda-forge]\n"
+                                 "dependencies:\n  - python\n  - pip:\n    - six==1.16.0\n")
     out = tmp_path / "conda-lock.yml"
     result = lock(repo, conda_env, out)
     assert result.returncode == 0, result.stderr
@@ -235,8 +235,10 @@ def test_a_pip_section_needs_python(tmp_path, conda_env):
 
 
 def test_a_pip_line_may_not_move_a_conda_version(tmp_path, conda_env):
-    repo = environment(tmp_path, "channels: [conda-forge]\ndependencies:\n  - python\n"
-                                 "  - pip:\n    - numcore==2.0\n")
+    # Every dependency has a PyPI equivalent: the file asks for conda, as a repository
+    # whose pip lines must fit a conda solve does.
+    repo = environment(tmp_path, "# pangeo-binder: conda\nchannels: [conda-forge]\n"
+                                 "dependencies:\n  - python\n  - pip:\n    - numcore==2.0\n")
     line = fails(lock(repo, conda_env, tmp_path / "o.yml"), conda_env)
     assert "numcore==2.0" in line and "the conda environment pins numcore==1.1" in line
 

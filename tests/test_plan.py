@@ -8,14 +8,20 @@ from pangeo_binder.detect import BinderConfig
 from pangeo_binder.fetch import Checkout
 from pangeo_binder.lock import Lock
 from pangeo_binder.plan import (
+    Environment,
     environment_image_plan,
     python_image_plan,
     repo_image_plan,
     write_context,
 )
 
-ENVIRONMENT = environment_image_plan(python_image_plan("debian:bookworm-slim", "sha256:os"))
+PYTHON = python_image_plan("debian:bookworm-slim", "sha256:os")
+ENVIRONMENT = environment_image_plan(PYTHON)
 LOCK = Lock("xarray-einstats==0.9.1 \\\n    --hash=sha256:ab\n")
+
+
+def on_base(lock, environment=ENVIRONMENT):
+    return Environment(python=PYTHON, image=environment, lock_digest="x", repo_lock=lock)
 
 
 def files(tree_id="git-tree:1", names=("a.ipynb",), path=Path("/nonexistent")):
@@ -24,7 +30,7 @@ def files(tree_id="git-tree:1", names=("a.ipynb",), path=Path("/nonexistent")):
 
 def plan(config=None, lock=LOCK, checkout=None, name="pangeo-binder/repo"):
     config = config or BinderConfig(binder_dir="binder", requirements="binder/requirements.txt")
-    return repo_image_plan(checkout or files(), config, ENVIRONMENT, lock, name)
+    return repo_image_plan(checkout or files(), config, on_base(lock), name)
 
 
 def test_layers_are_ordered_for_the_cache():
@@ -72,9 +78,9 @@ def test_same_inputs_same_tag():
                               apt_packages=("nco",))),
     lambda: repo_image_plan(files(), BinderConfig(binder_dir="binder",
                                                   requirements="binder/requirements.txt"),
-                            environment_image_plan(python_image_plan("debian:bookworm-slim",
-                                                                     "sha256:other-os")),
-                            LOCK, "pangeo-binder/repo"),
+                            on_base(LOCK, environment_image_plan(python_image_plan(
+                                "debian:bookworm-slim", "sha256:other-os"))),
+                            "pangeo-binder/repo"),
 ])
 def test_anything_that_decides_the_image_changes_the_tag(change):
     assert change().image != plan().image
@@ -97,7 +103,8 @@ def test_repo_dockerfile_is_built_from_the_repository_root(tmp_path):
     (tmp_path / "binder" / "Dockerfile").write_text("FROM scratch\n")
     config = BinderConfig(binder_dir="binder", dockerfile="binder/Dockerfile")
     checkout = files(names=("binder/Dockerfile",), path=tmp_path)
-    docker_plan = plan(config, lock=None, checkout=checkout)
+    docker_plan = repo_image_plan(checkout, config, Environment(None, None, "x"),
+                                  "pangeo-binder/repo")
     assert docker_plan.dockerfile == "binder/Dockerfile"
     context = tmp_path / "context"
     write_context(docker_plan, context)

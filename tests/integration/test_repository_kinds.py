@@ -4,6 +4,8 @@ changes what was locked. Real builds on the local Docker engine, through the CLI
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from conftest import TEST_PREFIX, git, git_repo, run_cli, write_tree
 from git_server import PrivateGitServer
@@ -210,7 +212,10 @@ def test_obsolete_jupyter_commands_in_postbuild_are_done_the_new_way_and_said(do
         "jupyter labextension install @jupyter-widgets/jupyterlab-manager\n"
         "jupyter lab build --minimize=False\n"
         "jupyter labextension list 2>&1 | grep -q jupyterlab-manager\n"
-        "touch ~/.postbuild-done\n")}, executable=("binder/postBuild",))
+        "touch ~/.postbuild-done\n"),
+        # New content every run: the notices are the build's, and an identical image
+        # from an earlier run would be a cache hit.
+        "run.txt": uuid.uuid4().hex}, executable=("binder/postBuild",))
     result = build(repo)
     assert result.returncode == 0, result.stderr[-3000:]
     notices = [ln.split("Notice: ", 1)[1] for ln in result.stderr.splitlines()
@@ -231,3 +236,37 @@ def test_obsolete_jupyter_commands_in_postbuild_are_done_the_new_way_and_said(do
              "command -v jupyter-labextension")
     assert "enabled" in out
     assert out.strip().endswith("/srv/venv/bin/jupyter-labextension")  # sessions: the real one
+
+
+def test_an_environment_yml_with_pypi_equivalents_builds_on_the_pip_path(docker_engine,
+                                                                         tmp_path):
+    repo = write_tree(tmp_path / "env-yml", {"binder/environment.yml": (
+        "name: tutorial\nchannels:\n  - conda-forge\ndependencies:\n"
+        "  - python=3.11\n  - xarray\n  - netcdf4\n  - matplotlib-base\n  - nodejs\n"
+        "  - graphviz\n  - python-graphviz\n  - pip\n  - pip:\n    - xarray-einstats\n")})
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    notice = next(ln for ln in result.stderr.splitlines() if "is installed from PyPI" in ln)
+    assert "netcdf4 -> netCDF4" in notice and "matplotlib-base -> matplotlib" in notice
+    assert "nodejs" in notice and "graphviz from Debian" in notice
+    assert "Solving" not in result.stderr  # no conda solve
+    out = sh(docker_engine, result.stdout.strip(),
+             "python -c 'import netCDF4, matplotlib, graphviz, xarray_einstats, xarray; "
+             "print(xarray.__version__)'; dot -V 2>&1; "
+             "grep -c 'netcdf4 -> netCDF4' /srv/pangeo-binder/repo.lock")
+    lines = out.splitlines()
+    assert lines[0] == BASE.pins["xarray"]  # it fits the base: it shares its layers
+    assert lines[1].startswith("dot - graphviz version")
+    assert lines[2] == "1"  # the lock records what was mapped
+
+
+def test_an_environment_yml_with_a_conda_only_package_takes_the_conda_path(tmp_path):
+    repo = write_tree(tmp_path / "env-conda", {"binder/environment.yml": (
+        "channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - xesmf\n")})
+    # conda-forge is unreachable here: a channel that does not exist stands for it.
+    result = build(repo, env={"PANGEO_BINDER_CONDA_CHANNELS":
+                              f"conda-forge=file://{tmp_path}/no-channel"})
+    assert "binder/environment.yml cannot be installed from PyPI" in result.stderr
+    assert "xesmf" in result.stderr and "solving it with conda" in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot read the channels" in result.stderr.strip().splitlines()[-1]

@@ -1,0 +1,245 @@
+"""Environment kinds: how a repository's environment is locked, and what its image is
+built on.
+
+The binder files choose one kind (`choose`). A kind first locks the repository's inputs
+(`lock`), before the Docker engine is asked for anything, so that a bad pin is reported
+before "Docker is not running"; then it names the images the repository's image is built
+on (`environment`):
+
+- RepositoryDockerfile: the repository's own Dockerfile, built as is, on nothing of ours.
+- PipEnvironment: requirements.txt, a root package, runtime.txt, or nothing at all. Extras
+  on the Pangeo base; or a standalone environment, when the pins or the Python move the
+  repository off the base (pangeo_binder.lock says when).
+- CondaViaPyPI: an environment.yml whose every dependency has a faithful PyPI equivalent
+  (pangeo_binder.conda_pypi), locked with uv as a requirements.txt would be: seconds
+  instead of a conda solve, and the base's layers when it fits the base.
+- CondaEnvironment: any other environment.yml, or a conda-lock.yml, solved with
+  py-rattler and linked into /srv/conda (pangeo_binder.conda).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from packaging.specifiers import SpecifierSet
+
+from .conda import CondaLock, fetch_packages, parse_environment, resolve_conda_lock
+from .detect import PYTHON_VERSIONS, BinderConfig, read_text
+from .engine import Engine
+from .errors import DockerError
+from .events import Emit, Event, Phase
+from .fetch import Checkout
+from .lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock, resolve_repo_lock
+from .plan import (
+    CONDA_PYTHON,
+    Environment,
+    ImagePlan,
+    conda_environment_image_plan,
+    environment_image_plan,
+    python_image_plan,
+    standalone_environment_image_plan,
+)
+from .sandbox import Sandbox
+from .settings import Settings
+
+# A repository that wants its environment.yml solved by conda, even where PyPI has every
+# package, says so in a comment of the file (conda itself ignores comments).
+CONDA_MARKER = "# pangeo-binder: conda"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every kind works from."""
+
+    checkout: Checkout
+    config: BinderConfig
+    base: Lock
+    settings: Settings
+    sandbox: Sandbox
+    emit: Emit
+
+
+class Kind(Protocol):
+    name: str
+
+    def lock(self, ctx: Context) -> Any:
+        """The repository's lock (what `pangeo-binder lock` exports), or None."""
+
+    def environment(self, ctx: Context, engine: Engine, locked: Any) -> Environment:
+        """The images the repository's image is built on, from its lock."""
+
+
+def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
+    """The kind of a repository's environment, from its binder files."""
+    if config.dockerfile:
+        return RepositoryDockerfile()
+    if config.conda_environment and not config.conda_lock:
+        from .conda_pypi import PypiTranslation, translate
+
+        name = config.conda_environment
+        text = read_text(checkout, name)
+        if CONDA_MARKER in text:
+            emit(Event(Phase.BUILDING, f"{name} asks for conda ({CONDA_MARKER!r})"))
+            return CondaEnvironment()
+        spec = parse_environment(text, name)
+        translation = translate({"channels": list(spec.channels), "dependencies": [
+            *spec.dependencies, *([{"pip": list(spec.pip)}] if spec.pip else [])]}, name)
+        if not isinstance(translation, PypiTranslation):
+            emit(Event(Phase.BUILDING, f"Notice: {translation.notice()}; solving it with "
+                                       "conda"))
+            return CondaEnvironment()
+        python = _pip_python(translation)
+        if python is None:
+            emit(Event(Phase.BUILDING, f"Notice: {name} asks for {translation.python_spec}, "
+                                       "which the PyPI path does not build (Python "
+                                       f"{PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}); "
+                                       "solving it with conda"))
+            return CondaEnvironment()
+        return CondaViaPyPI(translation, python)
+    if config.conda:
+        return CondaEnvironment()
+    return PipEnvironment()
+
+
+class RepositoryDockerfile:
+    name = "dockerfile"
+
+    def lock(self, ctx: Context) -> None:
+        return None
+
+    def environment(self, ctx: Context, engine: Engine, locked: None) -> Environment:
+        return Environment(python=None, image=None, lock_digest=ctx.base.digest)
+
+
+class PipEnvironment:
+    name = "pip"
+
+    def lock(self, ctx: Context) -> Lock | None:
+        return resolve_repo_lock(ctx.checkout, ctx.config, ctx.base, ctx.settings.cache_dir,
+                                 ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
+
+    def environment(self, ctx: Context, engine: Engine, locked: Lock | None) -> Environment:
+        return pip_environment(ctx, engine, locked, ctx.config.python_version or BASE_PYTHON)
+
+
+class CondaViaPyPI:
+    """An environment.yml with every dependency mapped to PyPI (and Debian, for
+    programs), locked and built as a requirements.txt would be."""
+
+    name = "conda-via-pypi"
+
+    def __init__(self, translation: Any, python: str) -> None:
+        self.translation = translation
+        self.python = python
+
+    def lock(self, ctx: Context) -> Lock:
+        from .conda_pypi import lock_header_lines
+
+        translation = self.translation
+        ctx.emit(Event(Phase.BUILDING, f"Notice: {translation.notice()}"))
+        # The mapping's record comes first, so that the lock (and its cache key) keeps it.
+        text = "".join(f"{line}\n" for line in (*lock_header_lines(translation),
+                                                *translation.requirements))
+        name = ctx.config.conda_environment or "environment.yml"
+        inputs = PipInputs(name=name, text=text, files=[],
+                           extra={"environment-yml.in": text},
+                           python=self.python, python_from=f"{name}'s python",
+                           header=tuple(lock_header_lines(translation)))
+        return resolve_pip_lock(inputs, ctx.checkout, ctx.base, ctx.settings.cache_dir,
+                                ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
+
+    def environment(self, ctx: Context, engine: Engine, locked: Lock) -> Environment:
+        return pip_environment(ctx, engine, locked, self.python,
+                               tuple(self.translation.apt_packages))
+
+
+class CondaEnvironment:
+    name = "conda"
+
+    def lock(self, ctx: Context) -> CondaLock:
+        return resolve_conda_lock(ctx.checkout, ctx.config.conda_environment,
+                                  ctx.config.conda_lock, ctx.settings, ctx.emit, ctx.sandbox)
+
+    def environment(self, ctx: Context, engine: Engine, locked: CondaLock) -> Environment:
+        python = python_image_for(engine, ctx.settings, BASE_PYTHON, ctx.emit)
+
+        def buildable() -> ImagePlan:
+            # The packages are fetched (from their locked URLs, hash-checked) only when
+            # the environment image is neither here nor in the registry.
+            ctx.emit(Event(Phase.BUILDING,
+                           f"Fetching {len(locked.packages)} locked conda packages"))
+            return conda_environment_image_plan(
+                python, locked, fetch_packages(locked, ctx.settings.cache_dir, ctx.emit))
+
+        return Environment(python=python,
+                           image=conda_environment_image_plan(python, locked, {}),
+                           lock_digest=locked.digest, python_path=CONDA_PYTHON,
+                           buildable=buildable)
+
+
+def _pip_python(translation: Any) -> str | None:
+    """The Python an environment.yml's `python` spec asks of the PyPI path: the base's
+    when it allows it, else the first buildable one it allows; None if none."""
+    if translation.python:
+        return translation.python if translation.python in PYTHON_VERSIONS else None
+    allowed = SpecifierSet(translation.python_specifier or "")
+    for version in (BASE_PYTHON, *PYTHON_VERSIONS):
+        if allowed.contains(f"{version}.0"):
+            return version
+    return None
+
+
+def pip_environment(ctx: Context, engine: Engine, lock: Lock | None, python: str,
+                    apt_packages: tuple[str, ...] = ()) -> Environment:
+    """The Pangeo base with `lock` as its extras, or `lock`'s own standalone environment
+    on the OS + Python image of `python`."""
+    if lock is None or not (lock.standalone(ctx.base) or python != BASE_PYTHON):
+        python_plan = python_image_for(engine, ctx.settings, BASE_PYTHON, ctx.emit)
+        return Environment(python=python_plan, image=environment_image_plan(python_plan),
+                           lock_digest=(lock or ctx.base).digest, repo_lock=lock,
+                           apt_packages=apt_packages)
+    python_plan = python_image_for(engine, ctx.settings, python, ctx.emit)
+    return Environment(python=python_plan,
+                       image=standalone_environment_image_plan(python_plan, lock),
+                       lock_digest=lock.digest, repo_lock=lock, standalone=True,
+                       apt_packages=apt_packages)
+
+
+def os_image_id(engine: Engine, os_image: str, emit: Emit,
+                setting: str = "PANGEO_BINDER_OS_IMAGE") -> str:
+    """The engine's id of `os_image`, pulled when missing."""
+    image_id = engine.image_id(os_image)
+    if image_id is None:
+        emit(Event(Phase.BUILDING, f"Pulling the OS image {os_image}"))
+        if not engine.pull(os_image) or (image_id := engine.image_id(os_image)) is None:
+            raise DockerError(
+                f"OS image {os_image} is not on this machine and cannot be pulled; set "
+                f"{setting} (scripts/setup-docker makes one with debootstrap)"
+            )
+    return image_id
+
+
+def python_image_for(engine: Engine, settings: Settings, python: str,
+                     emit: Emit) -> ImagePlan:
+    """The OS + Python image of Python `python`: the base OS image's (3.11), another OS
+    image's (settings.python_os_images: Debian trixie's 3.13), or uv's managed Python on
+    the base OS image."""
+    if python == BASE_PYTHON:
+        return python_image_plan(settings.os_image,
+                                 os_image_id(engine, settings.os_image, emit))
+    if os_image := settings.python_os_images.get(python):
+        image_id = os_image_id(engine, os_image, emit,
+                               f"PANGEO_BINDER_PYTHON_OS_IMAGES={python}=IMAGE")
+        return python_image_plan(os_image, image_id, python)
+    emit(Event(Phase.BUILDING, f"Notice: no OS image here has Python {python}: it is uv's "
+                               "managed Python, downloaded during the build"))
+    return python_image_plan(settings.os_image, os_image_id(engine, settings.os_image, emit),
+                             python, managed=True)
+
+
+def base_image_plans(engine: Engine, settings: Settings,
+                     emit: Emit) -> tuple[ImagePlan, ImagePlan]:
+    """The plans of the OS + Python image and of the pinned Pangeo environment image."""
+    python = python_image_for(engine, settings, BASE_PYTHON, emit)
+    return python, environment_image_plan(python)
