@@ -29,9 +29,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from pangeo_binder.build.lock import load_base_lock
+from pangeo_binder.build.plan import environment_image_plan, python_image_plan
 from pangeo_binder.engine import Engine
-from pangeo_binder.lock import load_base_lock
-from pangeo_binder.plan import environment_image_plan, python_image_plan
 from pangeo_binder.resources import environment_dir
 from pangeo_binder.settings import Settings
 

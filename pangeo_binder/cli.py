@@ -190,7 +190,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
     """
-    from .build import build as build_source
+    from .build.pipeline import build as build_source
     from .settings import Settings
     from .spec import parse_source
 
@@ -227,7 +227,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
 def base(os_image: str | None, operator: bool, service: str | None, verbose: bool) -> None:
     """Build the pinned Pangeo environment image if missing; print its name."""
-    from .build import build_base
+    from .build.pipeline import build_base
     from .settings import Settings
 
     reporter = Reporter(False, verbose)
@@ -253,7 +253,7 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     Commit the result as binder/pangeo-binder.lock to pin a repository's extras, or, for
     a repository with an environment.yml, as binder/conda-lock.yml.
     """
-    from .lock import lock_environment
+    from .build.lock import lock_environment
 
     if source is None:
         result = run_stage(None, lambda: lock_environment(environment, output))
@@ -265,12 +265,12 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .spec import parse_source
 
     def stage() -> object:
-        from .build import resolver_sandbox
-        from .detect import detect
+        from .build.detect import detect
+        from .build.fetch import checkout
+        from .build.kinds import Context, choose
+        from .build.lock import BASE_PYTHON, load_base_lock
+        from .build.pipeline import resolver_sandbox
         from .engine import Engine
-        from .fetch import checkout
-        from .kinds import Context, choose
-        from .lock import BASE_PYTHON, load_base_lock
 
         settings = Settings.from_env()
         with checkout(parse_source(source, ref), ignore) as files:
@@ -309,7 +309,7 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
           formats: tuple[str, ...], check: bool, image_prefix: str | None) -> None:
     """Print "launch binder" badges of SOURCE (gh:org/repo[@ref] or a git URL) on a
     BinderHub, opening JupyterLab (at a file with --open)."""
-    from .badge import BinderRepo, badges
+    from .hub.badge import BinderRepo, badges
     from .spec import parse_source
 
     def stage() -> tuple[str, tuple[str, bool] | None]:
@@ -335,7 +335,7 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
 
 
 def _load_workshop(path: Path, reporter: Reporter | None = None):
-    from .workshop import load_workshop
+    from .workshop.config import load_workshop
 
     return run_stage(reporter, lambda: load_workshop(path))
 
@@ -343,7 +343,7 @@ def _load_workshop(path: Path, reporter: Reporter | None = None):
 def _build_workshop(workshop, settings, reporter: Reporter, parallel: int) -> list[str]:
     """Build and push a workshop's repositories; print a summary; exit 1 if any failed.
     Returns the images, repositories' first, then the workshop's own images."""
-    from .prewarm import build_workshop
+    from .workshop.prewarm import build_workshop
 
     built = run_stage(reporter, lambda: build_workshop(workshop, settings, reporter,
                                                        parallel))
@@ -405,8 +405,8 @@ def prewarm_start(workshop_file: Path, kubeconfig: Path | None, context: str | N
                   parallel: int, timeout: float) -> None:
     """Build, push and pre-pull the workshop's images; hold its seats (idempotent)."""
     from .kube import connect
-    from .prewarm import start_pool
     from .settings import Settings
+    from .workshop.prewarm import start_pool
 
     reporter = Reporter(False, False)
     workshop = _load_workshop(workshop_file)
@@ -427,7 +427,7 @@ def prewarm_status(workshop_file: Path, kubeconfig: Path | None, context: str | 
     from dataclasses import asdict
 
     from .kube import connect
-    from .prewarm import pool_status
+    from .workshop.prewarm import pool_status
 
     workshop = _load_workshop(workshop_file)
     status = run_stage(None, lambda: pool_status(connect(kubeconfig, context), workshop))
@@ -452,7 +452,7 @@ def prewarm_status(workshop_file: Path, kubeconfig: Path | None, context: str | 
 def prewarm_stop(workshop_file: Path, kubeconfig: Path | None, context: str | None) -> None:
     """Remove the workshop's pullers, seats and priority class; nothing else."""
     from .kube import connect
-    from .prewarm import stop_pool
+    from .workshop.prewarm import stop_pool
 
     reporter = Reporter(False, False)
     workshop = _load_workshop(workshop_file)
@@ -503,10 +503,10 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     session (least-privilege ServiceAccount, capped namespace, pod, service) where
     `KubeCluster()` gives the user a Dask cluster of their own, and says how to reach it.
     """
-    from .build import build as build_source
-    from .dask_policy import DaskCaps
+    from .build.pipeline import build as build_source
     from .engine import Engine
-    from .launch import KubeTarget, launch_kubernetes, launch_local
+    from .sessions.dask_policy import DaskCaps
+    from .sessions.launch import KubeTarget, launch_kubernetes, launch_local
     from .settings import Settings
     from .spec import looks_like_source, parse_source
 
@@ -540,7 +540,7 @@ def stop(image: str | None, use_kubernetes: bool, kubeconfig: Path | None,
     """Stop a session: the local one running IMAGE, or with --kubernetes the user's
     session with its Dask clusters and RBAC objects."""
     from .engine import Engine
-    from .launch import KubeTarget, stop_kubernetes, stop_local
+    from .sessions.launch import KubeTarget, stop_kubernetes, stop_local
     from .settings import Settings
 
     reporter = Reporter(False, False)

@@ -2,7 +2,7 @@
 
 from conftest import run_cli
 
-from pangeo_binder.badge import BinderRepo
+from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.spec import parse_source
 
 

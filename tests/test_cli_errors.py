@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import git_repo, run_cli, write_tree
 
-from pangeo_binder.lock import load_base_lock
+from pangeo_binder.build.lock import load_base_lock
 
 
 def build_fails(tmp_path, *args, env=None):
@@ -90,7 +90,7 @@ def test_usage_errors_exit_2(args):
 
 def repo2docker(*args: str) -> subprocess.CompletedProcess[str]:
     """The builder's `jupyter-repo2docker`, as a build pod runs it."""
-    return subprocess.run([sys.executable, "-m", "pangeo_binder.repo2docker", *args],
+    return subprocess.run([sys.executable, "-m", "pangeo_binder.build.repo2docker", *args],
                           capture_output=True, text=True, check=False)
 
 

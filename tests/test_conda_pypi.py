@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from packaging.requirements import Requirement
 
-from pangeo_binder.conda_pypi import (
+from pangeo_binder.build.conda_pypi import (
     CondaOnly,
     PypiTranslation,
     load_table,

@@ -6,7 +6,7 @@ import copy
 import pytest
 from dask_kubernetes_spec import cluster_spec
 
-from pangeo_binder.dask_admission import (
+from pangeo_binder.dask_operator.admission import (
     Policy,
     Session,
     cap_violation,

@@ -1,10 +1,10 @@
-"""Which server a hub spawn runs, by BinderHub's auth mode (pangeo_binder.hub)."""
+"""Which server a hub spawn runs, by BinderHub's auth mode (pangeo_binder.hub.hooks)."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from pangeo_binder.hub import LaunchTokenError, server_command
+from pangeo_binder.hub.hooks import LaunchTokenError, server_command
 
 
 def spawner(user_options: dict, **traits) -> SimpleNamespace:

@@ -11,19 +11,19 @@ import uuid
 import pytest
 from conftest import run_cli, write_tree
 
-from pangeo_binder.build import resolver_sandbox
-from pangeo_binder.detect import detect
-from pangeo_binder.errors import LockError, PinConflictError
-from pangeo_binder.events import ignore
-from pangeo_binder.fetch import checkout
-from pangeo_binder.lock import (
+from pangeo_binder.build.detect import detect
+from pangeo_binder.build.fetch import checkout
+from pangeo_binder.build.lock import (
     Lock,
     check_pins,
     check_requirements,
     load_base_lock,
     resolve_repo_lock,
 )
-from pangeo_binder.sandbox import SANDBOX_LABEL
+from pangeo_binder.build.pipeline import resolver_sandbox
+from pangeo_binder.build.sandbox import SANDBOX_LABEL
+from pangeo_binder.errors import LockError, PinConflictError
+from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
 

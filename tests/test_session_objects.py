@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from pangeo_binder.dask_policy import CapsError, DaskCaps, session_dask_env
 from pangeo_binder.kube import KubernetesError, dns_name
-from pangeo_binder.launch import KubeTarget, SessionNames, session_manifests
+from pangeo_binder.sessions.dask_policy import CapsError, DaskCaps, session_dask_env
+from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_manifests
 
 IMAGE = "registry.example.org/binder-org-repo:0123456789abcdef"
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import run_cli, write_tree
 
 from pangeo_binder.spec import GitSource, LocalSource
-from pangeo_binder.workshop import Seats, WorkshopError, load_workshop
+from pangeo_binder.workshop.config import Seats, WorkshopError, load_workshop
 
 GOOD = """\
 name: tutorial

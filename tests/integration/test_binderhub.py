@@ -47,7 +47,7 @@ from k8s_helpers import (
     wait_until,
 )
 
-from pangeo_binder.badge import BinderRepo
+from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.kube import dns_name
 from pangeo_binder.spec import parse_source
 
@@ -360,7 +360,7 @@ def launch_quota(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "binderhub_standin"))
     from binderhub.quota import LaunchQuotaExceeded
 
-    from pangeo_binder.launch_quota import SessionHealthHandler, SessionLaunchQuota
+    from pangeo_binder.hub.launch_quota import SessionHealthHandler, SessionLaunchQuota
 
     executor = ThreadPoolExecutor(2)
     yield SessionLaunchQuota, SessionHealthHandler, LaunchQuotaExceeded, executor

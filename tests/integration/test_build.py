@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, require_registry, run_cli, write_tree
 
-from pangeo_binder.build import build
+from pangeo_binder.build.lock import load_base_lock
+from pangeo_binder.build.pipeline import build
 from pangeo_binder.events import ignore
-from pangeo_binder.lock import load_base_lock
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
 

@@ -25,7 +25,7 @@ from conftest import TEST_PREFIX, git_repo, run_cli
 from git_server import PrivateGitServer
 from registries import USER, htpasswd_registry, token_registry
 
-from pangeo_binder.badge import BinderRepo
+from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
 
@@ -126,7 +126,7 @@ def repo2docker(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
     """The builder's `jupyter-repo2docker` (what the builder image puts behind that name),
     with the arguments BinderHub's build pods pass."""
     return subprocess.run(
-        [sys.executable, "-m", "pangeo_binder.repo2docker", "--no-clean", "--no-run",
+        [sys.executable, "-m", "pangeo_binder.build.repo2docker", "--no-clean", "--no-run",
          "--json-logs", "--user-name=jovyan", "--user-id=1000", *args],
         capture_output=True, text=True, env={**os.environ, **env}, check=False, timeout=1800)
 

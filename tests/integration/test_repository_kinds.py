@@ -10,7 +10,7 @@ import pytest
 from conftest import TEST_PREFIX, git, git_repo, run_cli, write_tree
 from git_server import PrivateGitServer
 
-from pangeo_binder.lock import load_base_lock
+from pangeo_binder.build.lock import load_base_lock
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ dask-kubernetes' operator runs whatever pod specs a DaskCluster, DaskWorkerGroup
 DaskJob holds, with its own cluster-wide rights. A session's ServiceAccount may create
 those objects, so without these rules any user could run a privileged pod, mount the
 node's disk or leave the caps behind. In a session namespace, the API server asks the
-operator (pangeo_binder.operator_policy) before any such object or pod exists:
+operator (pangeo_binder.dask_operator.policy) before any such object or pod exists:
 
 - `restrict` fills in the restricted pod security (uid 1000, non-root, no privilege
   escalation, no capabilities, the runtime's seccomp profile) where a spec says nothing,
@@ -36,7 +36,7 @@ _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # Every session namespace holds its Dask clusters' credentials in this Secret: one key
 # and self-signed certificate, made for that session alone, which is also the only CA its
-# schedulers and workers trust (pangeo_binder.dask_tls makes it).
+# schedulers and workers trust (pangeo_binder.sessions.dask_tls makes it).
 DASK_TLS_SECRET = "pangeo-binder-dask-tls"
 _TLS_FILES = {"CA_FILE": "tls.crt", "CLIENT__CERT": "tls.crt", "CLIENT__KEY": "tls.key",
               "SCHEDULER__CERT": "tls.crt", "SCHEDULER__KEY": "tls.key",

@@ -13,9 +13,9 @@ from __future__ import annotations
 import docker.auth
 import docker.errors
 
-from .credentials import REGISTRY_CREDENTIALS_ENV, redact, registry_auth
-from .engine import Engine
-from .errors import PangeoBinderError
+from ..credentials import REGISTRY_CREDENTIALS_ENV, redact, registry_auth
+from ..engine import Engine
+from ..errors import PangeoBinderError
 
 # How engines and registries say "who are you?" or "not for you".
 _DENIED = ("no basic auth credentials", "unauthorized", "authentication required",
@@ -48,7 +48,7 @@ def image_in_registry(image: str, engine: Engine | None = None) -> bool:
     """Whether the registry holds `image`."""
     registry, repository = _names(image)
     if engine is None:
-        from .settings import Settings
+        from ..settings import Settings
 
         engine = Engine(Settings.from_env().docker_cli)
     auth = registry_auth(registry)

@@ -5,8 +5,8 @@ whose clusters belong to the session and go with it.
 
 In jupyterhub_config.py, or the helm chart's `hub.extraConfig`:
 
-    from pangeo_binder.dask_policy import DaskCaps
-    from pangeo_binder.hub import configure
+    from pangeo_binder.sessions.dask_policy import DaskCaps
+    from pangeo_binder.hub.hooks import configure
     configure(c, caps=DaskCaps(max_workers=4),
               allowed_images=["registry.example.org/binder-"])
 
@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dask_admission import tls_env
-from .dask_policy import DaskCaps, quantity, session_dask_env
-from .errors import PangeoBinderError
-from .kube import connect, dns_name
-from .launch import (
+from ..dask_operator.admission import tls_env
+from ..errors import PangeoBinderError
+from ..kube import connect, dns_name
+from ..sessions.dask_policy import DaskCaps, quantity, session_dask_env
+from ..sessions.launch import (
     KubeTarget,
     delete_dask_clusters,
     delete_session_namespace,

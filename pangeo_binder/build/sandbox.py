@@ -21,10 +21,10 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .errors import DockerError
+from ..errors import DockerError
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 SANDBOX_LABEL = "pangeo-binder.sandbox"
 WORKDIR = "/tmp/pangeo-binder"  # the copied files; uv's cache lives beside them

@@ -1,7 +1,7 @@
 """pangeo-binder's policy for Dask clusters, run inside the Dask operator's kopf process.
 
     kopf run --all-namespaces -m dask_kubernetes.operator.controller \\
-        -m pangeo_binder.operator_policy
+        -m pangeo_binder.dask_operator.policy
 
 In a session namespace (one annotated with the session's caps by `pangeo-binder launch`):
 - every DaskCluster gets an ownerReference to the session pod, so deleting the session —
@@ -13,7 +13,7 @@ In a session namespace (one annotated with the session's caps by `pangeo-binder 
   waits for each pod's graceful shutdown at the kubelet's pace (a minute on a busy node);
   garbage collection stays the guarantee when the operator is down;
 - it serves the admission webhooks that check, before they exist, every Dask object,
-  pod and Service in a session namespace (pangeo_binder.dask_admission has the rules:
+  pod and Service in a session namespace (pangeo_binder.dask_operator.admission has the rules:
   the session's image, uid 1000, no privilege, no host access, within the worker cap).
 
 This module needs only kopf and kr8s (both ship with dask-kubernetes), so it runs in the
@@ -30,7 +30,7 @@ import os
 import kopf
 import kr8s
 
-from .dask_admission import (
+from .admission import (
     Policy,
     Session,
     cap_violation,
@@ -48,7 +48,7 @@ DASK_GROUP = "kubernetes.dask.org"
 SESSION_LABEL = "pangeo-binder/session"
 SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder", SESSION_LABEL: "true"}
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-# As in pangeo_binder.dask_policy (this module runs without its dependencies).
+# As in pangeo_binder.sessions.dask_policy (this module runs without its dependencies).
 HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
 HUB_SESSION_ROLE = "pangeo-binder-hub-session"
 HUB_BINDING = "pangeo-binder-hub"

@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .dask_policy import CapsError, quantity
-from .errors import PangeoBinderError
-from .spec import Source, parse_source
-from .yaml_file import load_yaml
+from ..errors import PangeoBinderError
+from ..sessions.dask_policy import CapsError, quantity
+from ..spec import Source, parse_source
+from ..yaml_file import load_yaml
 
 DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")

@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import PangeoBinderError
+from ..errors import PangeoBinderError
 
 PROG = "jupyter-repo2docker"
 # What every pangeo-binder image runs as; repo2docker takes these as options.
@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         # looking at a failed launch.
         line = f"{PROG} (pangeo-binder): error: {message}"
         if self.json_logs:
-            from .events import Event, Phase
+            from ..events import Event, Phase
 
             print(Event(Phase.FAILED, line).to_json(), flush=True)
             self.exit(2)
@@ -70,11 +70,11 @@ def _parser() -> _Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from .build import build
-    from .cli import Reporter, run_stage
-    from .events import Event, Phase
-    from .settings import Settings
-    from .spec import parse_source
+    from .pipeline import build
+    from ..cli import Reporter, run_stage
+    from ..events import Event, Phase
+    from ..settings import Settings
+    from ..spec import parse_source
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()

@@ -29,10 +29,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
-from .errors import LockError, PinConflictError
-from .events import Emit, Event, Phase
+from ..errors import LockError, PinConflictError
+from ..events import Emit, Event, Phase
 from .fetch import Checkout
-from .resources import environment_dir
+from ..resources import environment_dir
 from .sandbox import WORKDIR, Sandbox
 
 BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs

@@ -14,10 +14,10 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from .errors import SourceError
-from .fetch import resolve_ref
-from .registry import image_in_registry
-from .spec import GitSource, Source
+from ..build.fetch import resolve_ref
+from ..build.registry import image_in_registry
+from ..errors import SourceError
+from ..spec import GitSource, Source
 
 _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 _SLUG_SAFE = re.compile(r"[A-Za-z0-9]")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from .errors import PangeoBinderError
+from ..errors import PangeoBinderError
 
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _FACTORS = {None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3,

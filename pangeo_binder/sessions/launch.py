@@ -17,19 +17,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dask_admission import DASK_TLS_SECRET, tls_env
-from .dask_policy import (
-    HUB_ACCOUNT_ANNOTATION,
-    HUB_BINDING,
-    MAX_WORKERS_ANNOTATION,
-    DaskCaps,
-    session_dask_env,
-)
-from .dask_tls import ensure_credentials
-from .engine import Engine
-from .errors import PangeoBinderError
-from .events import Emit, Event, Phase
-from .kube import (
+from ..dask_operator.admission import DASK_TLS_SECRET, tls_env
+from ..engine import Engine
+from ..errors import PangeoBinderError
+from ..events import Emit, Event, Phase
+from ..kube import (
     KubernetesError,
     connect,
     delete_if_present,
@@ -39,6 +31,14 @@ from .kube import (
     render,
     wait_for,
 )
+from .dask_policy import (
+    HUB_ACCOUNT_ANNOTATION,
+    HUB_BINDING,
+    MAX_WORKERS_ANNOTATION,
+    DaskCaps,
+    session_dask_env,
+)
+from .dask_tls import ensure_credentials
 
 SESSION_LABEL = "app.kubernetes.io/component=session"
 # Container states that will not get better by waiting.

@@ -1,7 +1,7 @@
 """`build`: a source in, a smoke-tested (and optionally pushed) image out.
 
 The pipeline: source -> checkout -> binder config -> environment kind (its lock, then
-the images it is built on: pangeo_binder.kinds) -> plan -> image -> push.
+the images it is built on: pangeo_binder.build.kinds) -> plan -> image -> push.
 Images are built under a temporary tag and receive their final tag only after the
 smoke test passes, so a broken image is never left tagged as good.
 """
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .bases import CONTENT_LABEL, SharedBases, registry_directory
 from .detect import detect
-from .engine import Engine
-from .errors import BuildError
-from .events import Emit, Event, Phase
+from ..engine import Engine
+from ..errors import BuildError
+from ..events import Emit, Event, Phase
 from .fetch import checkout
 from .kinds import Context, base_image_plans, choose, python_image_for
 from .lock import BASE_PYTHON, Lock, load_base_lock
@@ -36,8 +36,8 @@ from .plan import (
 )
 from .registry import image_in_registry
 from .sandbox import Sandbox
-from .settings import Settings
-from .spec import Source, slug
+from ..settings import Settings
+from ..spec import Source, slug
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     engine = Engine(settings.docker_cli)
     try:
         image_name = image_name or settings.image_prefix + slug(source)
-        # Bases are shared through the registry the image goes to (pangeo_binder.bases).
+        # Bases are shared through the registry the image goes to (pangeo_binder.build.bases).
         directory = registry_directory(image_name)
         shared = SharedBases(engine, directory, emit) if directory else None
         with checkout(source, emit) as files:

@@ -23,7 +23,7 @@ from .lock import (
     base_lock_path,
     environment_lock_path,
 )
-from .resources import base_images_dir, data_root, template, templates_dir
+from ..resources import base_images_dir, data_root, template, templates_dir
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
@@ -33,6 +33,7 @@ OPERATOR_IMAGE = "pangeo-binder/dask-operator"
 SERVICE_IMAGES = {"builder": "pangeo-binder/builder", "hub": "pangeo-binder/hub"}
 VENV_PYTHON = "/srv/venv/bin/python"  # the pip environments'
 CONDA_PYTHON = "/srv/conda/bin/python"  # a conda environment's
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # pangeo_binder/
 HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
@@ -61,12 +62,12 @@ CONDA_SMOKE_TEST = (
     '|| { echo "the installed conda packages differ from the lock"; exit 1; }'
 )
 OPERATOR_SMOKE_TEST = (
-    'python -c "import dask_kubernetes.operator.controller, pangeo_binder.operator_policy"'
+    'python -c "import dask_kubernetes.operator.controller, pangeo_binder.dask_operator.policy"'
 )
 SERVICE_SMOKE_TESTS = {
     "builder": "jupyter-repo2docker --help >/dev/null && docker --version",
     "hub": 'test "$(id -u)" = 1000 && jupyterhub --version && configurable-http-proxy '
-           '--version && python -c "import kubespawner, pangeo_binder.hub"',
+           '--version && python -c "import kubespawner, pangeo_binder.hub.hooks"',
 }
 # A repository's own Dockerfile promises only what Binder needs: a Jupyter server.
 DOCKERFILE_SMOKE_TEST = "jupyter --version"
@@ -192,12 +193,13 @@ def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
 
 
 def operator_image_plan(environment: ImagePlan) -> ImagePlan:
-    package = Path(__file__).resolve().parent
+    """The Dask operator with pangeo-binder's policy: pangeo_binder.dask_operator, which
+    ships alone (it imports nothing else of the package)."""
+    package = PACKAGE_DIR
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "dask-operator"),
         "pangeo_binder/__init__.py": package / "__init__.py",
-        "pangeo_binder/operator_policy.py": package / "operator_policy.py",
-        "pangeo_binder/dask_admission.py": package / "dask_admission.py",
+        **_tree_files(package / "dask_operator", "pangeo_binder/dask_operator"),
     }
     digest = content_hash([environment.content_hash, *_files_digest(files)])
     return ImagePlan(
@@ -215,11 +217,12 @@ def _tree_files(directory: Path, prefix: str) -> dict[str, Path]:
 def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan:
     """pangeo-binder's own `builder` or `hub` image (base_images/pangeo-binder): the
     package, with the base images, environments and templates it builds from."""
-    package = Path(__file__).resolve().parent
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "pangeo-binder"),
         "requirements.lock": environment_lock_path(SERVICE_ENVIRONMENT),
-        **{f"app/pangeo_binder/{p.name}": p for p in sorted(package.glob("*.py"))},
+        **{f"app/pangeo_binder/{p.relative_to(PACKAGE_DIR)}": p
+           for p in sorted(PACKAGE_DIR.rglob("*.py"))
+           if "__pycache__" not in p.parts and "_data" not in p.parts},
     }
     for name in ("base_images", "environments", "templates"):
         files.update(_tree_files(data_root() / name, f"app/pangeo_binder/_data/{name}"))
@@ -233,7 +236,7 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan
 
 @dataclass(frozen=True)
 class Environment:
-    """What a repository's image is built on (pangeo_binder.kinds decides)."""
+    """What a repository's image is built on (pangeo_binder.build.kinds decides)."""
 
     python: ImagePlan | None  # the OS + Python image, parent of `image`
     image: ImagePlan | None  # the environment image; None: the repository's Dockerfile

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import datetime
 
-from .dask_admission import DASK_TLS_SECRET
-from .kube import kubernetes_errors
+from ..dask_operator.admission import DASK_TLS_SECRET
+from ..kube import kubernetes_errors
 
 VALIDITY = datetime.timedelta(days=365)
 

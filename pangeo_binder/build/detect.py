@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BinderConfigError
+from ..errors import BinderConfigError
 from .fetch import Checkout
 
 BINDER_DIRS = ("binder", ".binder")

@@ -62,9 +62,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .errors import BinderConfigError
-from .resources import data_root
-from .yaml_file import load_yaml
+from ..errors import BinderConfigError
+from ..resources import data_root
+from ..yaml_file import load_yaml
 
 TABLE_FILENAME = "conda-to-pypi.yaml"
 # Channels whose packages the table describes; `nodefaults` only excludes Anaconda's.

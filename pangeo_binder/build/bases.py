@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 import docker.auth
 import docker.errors
 
-from .credentials import image_auth, redact
-from .errors import PangeoBinderError
-from .events import Emit, Event, Phase
+from ..credentials import image_auth, redact
+from ..errors import PangeoBinderError
+from ..events import Emit, Event, Phase
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
     from .plan import ImagePlan
 
 CONTENT_LABEL = "pangeo-binder.content-hash"

@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .credentials import git_args, redact
-from .errors import SourceError
-from .events import Emit, Event, Phase
-from .spec import GitSource, LocalSource, Source, without_credentials
+from ..credentials import git_args, redact
+from ..errors import SourceError
+from ..events import Emit, Event, Phase
+from ..spec import GitSource, LocalSource, Source, without_credentials
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from .build import build
-from .errors import PangeoBinderError
-from .events import Emit, Event, Phase, ignore
-from .kube import KubernetesError, delete_if_present, kubernetes_errors, render, wait_for
-from .settings import Settings
-from .workshop import Workshop
+from ..build.pipeline import build
+from ..errors import PangeoBinderError
+from ..events import Emit, Event, Phase, ignore
+from ..kube import KubernetesError, delete_if_present, kubernetes_errors, render, wait_for
+from ..settings import Settings
+from .config import Workshop
 
 PULLER = "puller"
 SEATS = "seats"

@@ -9,12 +9,12 @@ on (`environment`):
 - RepositoryDockerfile: the repository's own Dockerfile, built as is, on nothing of ours.
 - PipEnvironment: requirements.txt, a root package, runtime.txt, or nothing at all. Extras
   on the Pangeo base; or a standalone environment, when the pins or the Python move the
-  repository off the base (pangeo_binder.lock says when).
+  repository off the base (pangeo_binder.build.lock says when).
 - CondaViaPyPI: an environment.yml whose every dependency has a faithful PyPI equivalent
-  (pangeo_binder.conda_pypi), locked with uv as a requirements.txt would be: seconds
+  (pangeo_binder.build.conda_pypi), locked with uv as a requirements.txt would be: seconds
   instead of a conda solve, and the base's layers when it fits the base.
 - CondaEnvironment: any other environment.yml, or a conda-lock.yml, solved with
-  py-rattler and linked into /srv/conda (pangeo_binder.conda).
+  py-rattler and linked into /srv/conda (pangeo_binder.build.conda).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from packaging.specifiers import SpecifierSet
 
 from .conda import CondaLock, fetch_packages, parse_environment, resolve_conda_lock
 from .detect import PYTHON_VERSIONS, BinderConfig, read_text
-from .engine import Engine
-from .errors import DockerError
-from .events import Emit, Event, Phase
+from ..engine import Engine
+from ..errors import DockerError
+from ..events import Emit, Event, Phase
 from .fetch import Checkout
 from .lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock, resolve_repo_lock
 from .plan import (
@@ -41,7 +41,7 @@ from .plan import (
     standalone_environment_image_plan,
 )
 from .sandbox import Sandbox
-from .settings import Settings
+from ..settings import Settings
 
 # A repository that wants its environment.yml solved by conda, even where PyPI has every
 # package, says so in a comment of the file (conda itself ignores comments).

@@ -34,14 +34,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .detect import LOCK_FILE_LIMIT, read_text
-from .errors import BinderConfigError, LockError, PinConflictError
-from .events import Emit, Event, Phase
+from ..errors import BinderConfigError, LockError, PinConflictError
+from ..events import Emit, Event, Phase
 from .fetch import Checkout
 from .lock import Lock, check_requirements, compile_in_sandbox, write_atomically
-from .resources import environment_dir
+from ..resources import environment_dir
 from .sandbox import Sandbox
-from .settings import Settings
-from .yaml_file import load_yaml
+from ..settings import Settings
+from ..yaml_file import load_yaml
 
 PLATFORM = "linux-64"
 SUBDIRS = (PLATFORM, "noarch")
@@ -275,7 +275,7 @@ def solve(specs: Sequence[str], urls: Sequence[str], cache_dir: Path) -> list[di
     records as dicts (name, version, build, url, depends, sha256, md5)."""
     request = {"specs": list(specs), "urls": list(urls), "subdirs": list(SUBDIRS),
                "virtual_packages": VIRTUAL_PACKAGES, "cache_dir": str(cache_dir / "rattler")}
-    result = subprocess.run([sys.executable, "-m", "pangeo_binder.conda_solver"],
+    result = subprocess.run([sys.executable, "-m", "pangeo_binder.build.conda_solver"],
                             input=json.dumps(request), capture_output=True, text=True,
                             check=False)
     try:
