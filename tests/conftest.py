@@ -123,3 +123,16 @@ def conda_env(conda_channel: Path, tmp_path: Path) -> dict[str, str]:
     scratch.mkdir()
     return {**conda_settings(conda_channel, tmp_path / "base.yml"), "TMPDIR": str(scratch),
             "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def sh(engine, image: str, script: str) -> str:
+    """The output of `script` run in `image`; it must succeed."""
+    result = engine.run(image, ["sh", "-c", script])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def images_named(engine, repository: str) -> list[str]:
+    """The tags of `repository` on the engine (a candidate's too)."""
+    return [t for image in engine.client.images.list() for t in image.tags
+            if t.rpartition(":")[0] == repository]

@@ -13,7 +13,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, require_registry, run_cli, write_tree
+from conftest import (
+    EXAMPLES,
+    TEST_PREFIX,
+    git,
+    git_repo,
+    images_named,
+    require_registry,
+    run_cli,
+    sh,
+    write_tree,
+)
 
 from pangeo_binder.build.lock import load_base_lock
 from pangeo_binder.build.pipeline import build
@@ -28,17 +38,6 @@ def build_ok(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
     result = run_cli("build", *args, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip(), result.stderr
-
-
-def sh(engine, image: str, script: str) -> str:
-    result = engine.run(image, ["sh", "-c", script])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def images_named(engine, repository: str) -> list[str]:
-    return [t for image in engine.client.images.list() for t in image.tags
-            if t.rpartition(":")[0] == repository]
 
 
 def containers(engine) -> set[str]:

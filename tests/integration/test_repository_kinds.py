@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import TEST_PREFIX, git, git_repo, run_cli, write_tree
+from conftest import TEST_PREFIX, git, git_repo, images_named, run_cli, sh, write_tree
 from git_server import PrivateGitServer
 
 from pangeo_binder.build.lock import load_base_lock
@@ -21,17 +21,6 @@ OLD_XARRAY = "2025.1.2"
 
 def build(repo, *args: str, env: dict[str, str] | None = None):
     return run_cli("build", str(repo), *args, env=env)
-
-
-def sh(engine, image: str, script: str) -> str:
-    result = engine.run(image, ["sh", "-c", script])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def tagged(engine, repository: str) -> list[str]:
-    return [t for image in engine.client.images.list() for t in image.tags
-            if t.rpartition(":")[0] == repository]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +55,7 @@ def test_pins_off_the_base_build_a_standalone_environment_and_say_so(docker_engi
 
 def test_a_standalone_environment_is_its_own_cached_base(docker_engine, old_pins):
     repo, image, _ = old_pins
-    parents = tagged(docker_engine, "pangeo-binder/standalone-environment")
+    parents = images_named(docker_engine, "pangeo-binder/standalone-environment")
     assert parents, "the standalone environment is a named, content-tagged base image"
     again = build(repo)
     assert again.returncode == 0 and again.stdout.strip() == image
@@ -130,7 +119,7 @@ def test_a_postbuild_that_moves_a_locked_version_fails_the_smoke_test(docker_eng
     assert result.stderr.strip().splitlines()[-1] == (
         "pangeo-binder: error: the built image failed its smoke test: the installed "
         f"packages differ from the lock: six is 1.16.0, the lock pins {six}")
-    assert tagged(docker_engine, f"{TEST_PREFIX}moves-six") == []
+    assert images_named(docker_engine, f"{TEST_PREFIX}moves-six") == []
 
 
 def test_python_3_13_from_runtime_txt_builds_on_debian_trixie(docker_engine, tmp_path):
@@ -165,7 +154,7 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
     assert line.endswith("cannot download Python 3.12 (uv's managed Python) from its "
                          "release server; use a Python an OS image has")
     assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
-    assert tagged(docker_engine, f"{TEST_PREFIX}py312") == []
+    assert images_named(docker_engine, f"{TEST_PREFIX}py312") == []
 
 
 def test_a_git_requirement_is_locked_to_its_commit_and_said_so(docker_engine, tmp_path):
