@@ -37,6 +37,8 @@ from .sandbox import WORKDIR, Sandbox
 
 BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs
 PYTHON_PLATFORM = "x86_64-manylinux_2_28"
+# The package names a requirements text starts its lines with.
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _MARKER_ENV = {
     "python_version": BASE_PYTHON, "python_full_version": f"{BASE_PYTHON}.0",
@@ -353,7 +355,7 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
             emit(Event(Phase.BUILDING, f"Using the cached lock of {name}"))
             lock = Lock(cached.read_text(encoding="utf-8"))
             if lock.standalone(base) and not other_python:
-                emit(_standalone_notice(name, lock, base))
+                emit(_standalone_notice(name, lock, base, text))
             _vcs_notice(name, lock, emit)
             return lock
     files = repository_files(checkout)
@@ -374,7 +376,7 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
     if lock is None:
         lock = _resolve_standalone(sandbox, files, inputs, name, python, emit)
         if not other_python:
-            emit(_standalone_notice(name, lock, base))
+            emit(_standalone_notice(name, lock, base, text))
     if cacheable:
         key = _cache_key(text, base, lock.standalone(base) or other_python, python)
         write_atomically(cache_dir / "locks" / f"{key}.lock", lock.text)
@@ -434,10 +436,13 @@ def _check_standalone_lock(lock: Lock, name: str) -> None:
                         "with `pangeo-binder lock`")
 
 
-def _standalone_notice(name: str, lock: Lock, base: Lock) -> Event:
+def _standalone_notice(name: str, lock: Lock, base: Lock, text: str = "") -> Event:
+    """One line naming what moved the repository off the base: the packages its own
+    requirements (`text`) name first, then the others its pins pulled along."""
     moved = lock.moved(base)
-    shown = ", ".join(f"{p} {mine} (base {theirs})"
-                      for p, (mine, theirs) in sorted(moved.items())[:5])
+    named = {canonicalize_name(m[1]) for m in _NAME.finditer(text)}
+    order = sorted(moved.items(), key=lambda item: (item[0] not in named, item[0]))
+    shown = ", ".join(f"{p} {mine} (base {theirs})" for p, (mine, theirs) in order[:5])
     more = f" and {len(moved) - 5} more" if len(moved) > 5 else ""
     return Event(Phase.BUILDING, f"Notice: {name} moves {shown}{more} off the Pangeo "
                                  "base: it gets a standalone environment where its own "
