@@ -111,14 +111,15 @@ def test_repo_dockerfile_bypasses_everything_with_a_warning(tmp_path):
 
 
 @pytest.mark.parametrize("line", ["file:///tmp/x", "--editable ../y", "../z", "/opt/x",
-                                  "-e /srv", "evil @ file:///etc"])
+                                  "-e /srv", "evil @ file:///etc", "./../z", "-e ./a/../../z"])
 def test_requirements_from_outside_the_repository_are_refused(tmp_path, line):
     with pytest.raises(BinderConfigError,
                        match=r"line 2: .*installs from outside the repository"):
         detect_tree(tmp_path, {"requirements.txt": f"xarray\n{line}\n"})
 
 
-@pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "--editable ./pkg"])
+@pytest.mark.parametrize("line", ["-e .", ".", "./pkg", "--editable ./pkg", ".[dask]",
+                                  "-e ./pkg[io]"])
 def test_requirements_may_install_the_repositorys_own_packages(tmp_path, line):
     package = "pkg/" if "pkg" in line else ""
     config = detect_tree(tmp_path, {"binder/requirements.txt": f"xarray\n{line}\n",

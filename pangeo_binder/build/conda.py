@@ -33,15 +33,15 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .detect import LOCK_FILE_LIMIT, read_text
 from ..errors import BinderConfigError, LockError, PinConflictError
 from ..events import Emit, Event, Phase
-from .fetch import Checkout
-from .lock import Lock, check_requirements, compile_in_sandbox, write_atomically
 from ..resources import environment_dir
-from .sandbox import Sandbox
 from ..settings import Settings
 from ..yaml_file import load_yaml
+from .detect import LOCK_FILE_LIMIT, read_text
+from .fetch import Checkout
+from .lock import Lock, check_requirements, compile_in_sandbox, write_atomically
+from .sandbox import Sandbox
 
 PLATFORM = "linux-64"
 SUBDIRS = (PLATFORM, "noarch")

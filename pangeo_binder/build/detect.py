@@ -37,7 +37,8 @@ _UNSUPPORTED = {
 # installed after the repository is copied in; any other path (`..`, `/opt/x`,
 # `file:`, "pkg @ file:///...") would reach outside the repository and is refused.
 _LOCAL_REQUIREMENT = re.compile(r"^(-e|--editable)?\s*(\.{1,2}(/|$)|/|file:)|@\s*file:")
-_REPOSITORY_REQUIREMENT = re.compile(r"^(?:(?:-e|--editable)\s+)?\.(?:/[^\s;]*)?$")
+_REPOSITORY_REQUIREMENT = re.compile(
+    r"^(?:(?:-e|--editable)\s+)?(\.(?:/[^\s;\[]*)?)(?:\[[^\]]*\])?$")
 # Binder files are small text; a shipped lock may be large. Anything bigger is refused
 # before it is read.
 BINDER_FILE_LIMIT = 1 << 20
@@ -171,8 +172,9 @@ def _check_requirements(text: str, name: str, files: set[str]) -> bool:
     local = False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
-        if _REPOSITORY_REQUIREMENT.match(line):
-            directory = line.split()[-1].removeprefix(".").strip("/")
+        match = _REPOSITORY_REQUIREMENT.match(line)
+        if match and ".." not in match[1].split("/"):
+            directory = match[1].removeprefix(".").strip("/")
             prefix = f"{directory}/" if directory else ""
             if not any(f"{prefix}{marker}" in files for marker in _PACKAGE_MARKERS):
                 raise BinderConfigError(

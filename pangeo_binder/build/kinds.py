@@ -24,11 +24,12 @@ from typing import Any, Protocol
 
 from packaging.specifiers import SpecifierSet
 
-from .conda import CondaLock, fetch_packages, parse_environment, resolve_conda_lock
-from .detect import PYTHON_VERSIONS, BinderConfig, read_text
 from ..engine import Engine
 from ..errors import DockerError
 from ..events import Emit, Event, Phase
+from ..settings import Settings
+from .conda import CondaLock, fetch_packages, parse_environment, resolve_conda_lock
+from .detect import PYTHON_VERSIONS, BinderConfig, read_text
 from .fetch import Checkout
 from .lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock, resolve_repo_lock
 from .plan import (
@@ -41,7 +42,6 @@ from .plan import (
     standalone_environment_image_plan,
 )
 from .sandbox import Sandbox
-from ..settings import Settings
 
 # A repository that wants its environment.yml solved by conda, even where PyPI has every
 # package, says so in a comment of the file (conda itself ignores comments).

@@ -28,11 +28,11 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
 from ..errors import LockError, PinConflictError
 from ..events import Emit, Event, Phase
-from .fetch import Checkout
 from ..resources import environment_dir
+from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
+from .fetch import Checkout
 from .sandbox import WORKDIR, Sandbox
 
 BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs
@@ -51,7 +51,7 @@ _MARKER_ENV = {
 # Lock lines that install from the repository itself (`-e .`, `.`, `./pkg`): the
 # repository is copied into the image after the environment layers, so these are
 # installed (without dependencies: the lock has them) after that copy.
-_LOCAL_LINE = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:/\S*)?$")
+_LOCAL_LINE = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:/[^\s\[]*)?(?:\[[^\]]*\])?$")
 # `name @ git+https://...@<commit>`: uv locks a git requirement to a commit, but a git
 # checkout has no file hash to check.
 _VCS_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*@\s*(?:git|hg|svn|bzr)\+\S+$")

@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
-from .bases import CONTENT_LABEL, SharedBases, registry_directory
-from .detect import detect
 from ..engine import Engine
 from ..errors import BuildError
 from ..events import Emit, Event, Phase
+from ..settings import Settings
+from ..spec import Source, slug
+from .bases import CONTENT_LABEL, SharedBases, registry_directory
+from .detect import detect
 from .fetch import checkout
 from .kinds import Context, base_image_plans, choose, python_image_for
 from .lock import BASE_PYTHON, Lock, load_base_lock
@@ -36,8 +38,6 @@ from .plan import (
 )
 from .registry import image_in_registry
 from .sandbox import Sandbox
-from ..settings import Settings
-from ..spec import Source, slug
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..resources import base_images_dir, data_root, template, templates_dir
 from .conda import CondaLock, install_manifest, installed_list, pip_requirements
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
@@ -23,7 +24,6 @@ from .lock import (
     base_lock_path,
     environment_lock_path,
 )
-from ..resources import base_images_dir, data_root, template, templates_dir
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"

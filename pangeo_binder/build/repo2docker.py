@@ -70,11 +70,11 @@ def _parser() -> _Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from .pipeline import build
     from ..cli import Reporter, run_stage
     from ..events import Event, Phase
     from ..settings import Settings
     from ..spec import parse_source
+    from .pipeline import build
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
