@@ -61,8 +61,6 @@ class Context:
 
 
 class Kind(Protocol):
-    name: str
-
     def lock(self, ctx: Context) -> Any:
         """The repository's lock (what `pangeo-binder lock` exports), or None."""
 
@@ -103,8 +101,6 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
 
 
 class RepositoryDockerfile:
-    name = "dockerfile"
-
     def lock(self, ctx: Context) -> None:
         return None
 
@@ -113,8 +109,6 @@ class RepositoryDockerfile:
 
 
 class PipEnvironment:
-    name = "pip"
-
     def lock(self, ctx: Context) -> Lock | None:
         return resolve_repo_lock(ctx.checkout, ctx.config, ctx.base, ctx.settings.cache_dir,
                                  ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
@@ -126,8 +120,6 @@ class PipEnvironment:
 class CondaViaPyPI:
     """An environment.yml with every dependency mapped to PyPI (and Debian, for
     programs), locked and built as a requirements.txt would be."""
-
-    name = "conda-via-pypi"
 
     def __init__(self, translation: Any, python: str) -> None:
         self.translation = translation
@@ -155,8 +147,6 @@ class CondaViaPyPI:
 
 
 class CondaEnvironment:
-    name = "conda"
-
     def lock(self, ctx: Context) -> CondaLock:
         return resolve_conda_lock(ctx.checkout, ctx.config.conda_environment,
                                   ctx.config.conda_lock, ctx.settings, ctx.emit, ctx.sandbox)
