@@ -36,7 +36,7 @@ from binderhub_launcher import (
     opens_jupyterlab,
     remove_hub,
 )
-from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, require_registry, run_cli
+from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, require_registry, run_cli
 from k8s_helpers import (
     dask_leftovers,
     dask_pods,
@@ -131,9 +131,9 @@ def registry_tags(registry: str, repository: str) -> list[str]:
         return []
 
 
-def example_repo(tmp: Path, example: str) -> Path:
-    files = {str(p.relative_to(EXAMPLES / example)): p.read_text()
-             for p in (EXAMPLES / example).rglob("*") if p.is_file()}
+def example_repo(tmp: Path, example: str, under: Path = EXAMPLES) -> Path:
+    files = {str(p.relative_to(under / example)): p.read_text()
+             for p in (under / example).rglob("*") if p.is_file()}
     return git_repo(tmp, files)
 
 
@@ -191,6 +191,29 @@ def test_a_failing_build_pod_ends_in_failed_and_pushes_nothing(builder, registry
     assert others == []
     assert [event["phase"] for event in events].count("failed") == 1
     assert registry_tags(registry, repository) == []
+
+
+def test_a_build_pod_builds_an_old_environment_yml_standalone_from_pypi(
+        builder, registry, docker_engine, tmp_path_factory):
+    """What a tutorial on mybinder.org carries: a conda-forge environment.yml with old
+    pins. The build pod installs it from PyPI, in a standalone environment where its pins
+    win, and BinderHub's log stream carries the notices saying so."""
+    repo = example_repo(tmp_path_factory.mktemp("old-pins"), "environment-yml-old-pins",
+                        under=REPO_ROOT / "tests" / "corpus")
+    repository = f"{TEST_PREFIX}binder-old-pins-{RUN}"
+    image = f"{registry}/{repository}:{git(repo, 'rev-parse', 'HEAD')[:12]}"
+    phase, events, others = run_build_pod(builder, repo, image)
+    assert phase == "Succeeded", events[-5:]
+    assert others == []
+    notices = [e["message"] for e in events if e["message"].startswith("Notice:")]
+    assert any("binder/environment.yml is installed from PyPI" in n for n in notices), notices
+    assert any("xarray 2025.1" in n and "standalone environment" in n for n in notices), notices
+    assert events[-1]["imageName"] == image
+    assert image.split(":")[-1] in registry_tags(registry, repository)
+    versions = docker_engine.run(image, ["python", "-c", "import xarray, dask_kubernetes; "
+                                         "print('xarray', xarray.__version__)"])
+    assert versions.exit_code == 0, versions.output[-2000:]
+    assert "xarray 2025.1." in versions.output, versions.output
 
 
 # ------------------------------------------- a badge click: BinderHub's launcher, no login
