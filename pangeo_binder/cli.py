@@ -6,7 +6,6 @@ No logic lives here: commands parse options, call a stage, draw its events and t
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -15,11 +14,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .credentials import redact
@@ -33,7 +31,8 @@ _STYLE = {Phase.FAILED: "bold red", Phase.BUILT: "bold green", Phase.PUSHING: "c
 
 class Reporter:
     """Draws events: JSON lines on stdout (BinderHub's protocol), or for people on
-    stderr, with a spinner holding the latest tool line on a terminal.
+    stderr: on a terminal with rich, colours and a spinner holding the latest tool line;
+    elsewhere (CI logs, a pipe) as plain lines, without loading rich at all.
 
     With JSON logs every line written is JSON (a library's warning or log record too),
     and the last one is the `built` event or a `failed` one with the error's one line
@@ -42,12 +41,12 @@ class Reporter:
     def __init__(self, json_logs: bool, verbose: bool) -> None:
         self.json_logs = json_logs
         self.verbose = verbose
-        self.console = Console(stderr=True, highlight=False)
+        self.terminal = sys.stderr.isatty()
         self.status = None
         self.last: Event | None = None
         if json_logs:
             warnings.showwarning = self._warning
-            logging.getLogger().addHandler(_LogToEvents(self))
+            _log_to_events(self)
 
     def __call__(self, event: Event) -> None:
         # Credentials (a git URL's token, GIT_CREDENTIAL_ENV, registry passwords) never
@@ -60,13 +59,26 @@ class Reporter:
             return
         if event.detail and not self.verbose:
             if self.status is not None:
+                from rich.markup import escape
+
                 self.status.update(escape(event.message[:120]))
             return
         if event.phase is Phase.FAILED:
             return  # the error line says it
+        if not self.terminal:
+            click.echo(f"{event.phase:>8} {event.message}", err=True)
+            return
+        from rich.markup import escape
+
         style = _STYLE.get(event.phase, "bold")
         self.console.print(f"[{style}]{event.phase:>8}[/] {escape(event.message)}",
                            soft_wrap=True)
+
+    @cached_property
+    def console(self):
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
 
     def note(self, message: str) -> None:
         """A line from outside the stages, in the phase of the moment."""
@@ -90,7 +102,7 @@ class Reporter:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        if self.json_logs or self.verbose or not self.console.is_terminal:
+        if self.json_logs or self.verbose or not self.terminal:
             yield
             return
         with self.console.status("working") as status:
@@ -101,15 +113,16 @@ class Reporter:
                 self.status = None
 
 
-class _LogToEvents(logging.Handler):
-    """Log records a library writes (instead of Python's last-resort stderr line)."""
+def _log_to_events(reporter: Reporter) -> None:
+    """Send the log records a library writes (instead of Python's last-resort stderr
+    line) to `reporter` as events. `logging` loads only here: JSON logs need it."""
+    import logging
 
-    def __init__(self, reporter: Reporter) -> None:
-        super().__init__(logging.WARNING)
-        self.reporter = reporter
+    class LogToEvents(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            reporter.note(f"{record.levelname.lower()}: {record.getMessage()}")
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.reporter.note(f"{record.levelname.lower()}: {record.getMessage()}")
+    logging.getLogger().addHandler(LogToEvents(logging.WARNING))
 
 
 class Terminated(BaseException):

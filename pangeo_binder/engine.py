@@ -2,27 +2,34 @@
 
 Builds go through the CLI because docker-py only drives the legacy builder, and the
 build needs BuildKit for secrets (the CA bundle) and cache mounts (uv's cache).
+
+A rebuild of unchanged content only asks the engine whether an image exists. On a local
+socket that one question is a plain HTTP GET (`_SocketAPI`): importing docker-py and
+requests would take longer than the whole answer, so they load only when more is asked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import docker
-import docker.auth
-import docker.errors
+from typing import TYPE_CHECKING
 
 from .credentials import image_auth
 from .errors import BuildError, DockerError
 from .events import Emit, Event, Phase
+
+if TYPE_CHECKING:
+    import docker
 
 SMOKE_LABEL = "pangeo-binder.smoke-test"
 
@@ -63,30 +70,89 @@ def _failure_reason(lines: Sequence[str]) -> str:
     return (errors or [ln.strip() for ln in lines if ln.strip()] or ["no output"])[-1]
 
 
+def _not_running(reason: str) -> DockerError:
+    return DockerError(
+        f"Docker is not running or not reachable ({reason}); start the Docker "
+        "engine (scripts/setup-docker does it on Debian) and try again")
+
+
+class _SocketAPI:
+    """The two read-only questions of a cache hit (is the engine there, which image has
+    this name), asked over the engine's local socket. HTTP/1.0 keeps the exchange to one
+    request and one whole response (no chunking, the engine closes the connection), so
+    it needs no HTTP library."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(60)
+                connection.connect(self.path)
+                connection.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+                answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        except OSError as exc:
+            raise _not_running(exc.strerror or type(exc).__name__) from None
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1:2]
+        if not status or not status[0].isdigit():
+            raise _not_running("its API gave no HTTP answer")
+        return int(status[0]), body
+
+    def ping(self) -> None:
+        status, _ = self.get("/_ping")
+        if status != 200:
+            raise _not_running(f"its API answered {status}")
+
+    def image_id(self, ref: str) -> str | None:
+        status, body = self.get(f"/images/{urllib.parse.quote(ref, safe='/:@')}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            message = json.loads(body or b"{}").get("message", f"status {status}")
+            raise DockerError(f"cannot inspect {ref}: {message}")
+        return json.loads(body)["Id"]
+
+
+def _local_socket() -> _SocketAPI | None:
+    """The engine's API over its unix socket, when that is how it is reached (the
+    default, and BinderHub's mounted socket or dind's); None for a TCP or TLS engine,
+    which docker-py's configuration handles."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return _SocketAPI(host.removeprefix("unix://")) if host.startswith("unix://") else None
+
+
 class Engine:
     def __init__(self, docker_cli: str) -> None:
         self.docker_cli = docker_cli
+        self._socket = _local_socket()
 
     @cached_property
     def client(self) -> docker.DockerClient:
+        import docker
+
         try:
             client = docker.from_env(timeout=600)
             client.ping()
         except docker.errors.DockerException as exc:
-            reason = str(exc).split("(", 1)[0].strip() or "no answer"
-            raise DockerError(
-                f"Docker is not running or not reachable ({reason}); start the Docker "
-                "engine (scripts/setup-docker does it on Debian) and try again"
-            ) from None
+            raise _not_running(str(exc).split("(", 1)[0].strip() or "no answer") from None
         return client
 
     def check(self) -> None:
         """Fail early, before any work, when the engine or its CLI is missing."""
-        _ = self.client
+        if self._socket is not None:
+            self._socket.ping()
+        else:
+            _ = self.client
         if not Path(self.docker_cli).is_file() and "/" in self.docker_cli:
             raise DockerError(f"docker CLI {self.docker_cli} not found; set PANGEO_BINDER_DOCKER")
 
     def image_id(self, ref: str) -> str | None:
+        if self._socket is not None:
+            return self._socket.image_id(ref)
+        import docker.errors
+
         try:
             return self.client.images.get(ref).id
         except docker.errors.ImageNotFound:
@@ -100,6 +166,8 @@ class Engine:
         return images[0].id if images else None
 
     def pull(self, ref: str) -> bool:
+        import docker.errors
+
         try:
             self.client.images.pull(ref)
         except docker.errors.APIError:
@@ -157,6 +225,8 @@ class Engine:
         self.client.images.get(source).tag(repository, tag)
 
     def remove(self, ref: str) -> None:
+        import docker.errors
+
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref)
 
@@ -175,6 +245,8 @@ class Engine:
 
     def push(self, ref: str, emit: Emit) -> None:
         """Push with CONTAINER_ENGINE_REGISTRY_CREDENTIALS, else the docker config's."""
+        import docker.errors
+
         repository, _, tag = ref.rpartition(":")
         auth = image_auth(ref)
         last = None

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -38,6 +40,8 @@ def templates_dir() -> Path:
 def template(name: str) -> jinja2.Template:
     """A template from templates/ (Dockerfiles, Kubernetes objects); undefined values are
     errors, not empty strings."""
+    import jinja2  # here: most commands render no template
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,

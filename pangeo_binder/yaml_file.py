@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from .errors import PangeoBinderError
 
 
 def load_yaml(text: str, name: str, error: type[PangeoBinderError]) -> Any:
     """Parse `text` (the content of file `name`); malformed YAML raises `error` with the
     line of the problem."""
+    from ruamel.yaml import YAML  # here: most builds read no YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         return YAML(typ="rt").load(text)
     except YAMLError as exc:

@@ -24,14 +24,13 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-import docker.auth
-import docker.errors
-
 from ..credentials import image_auth, redact
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase
 
 if TYPE_CHECKING:
+    import docker.errors
+
     from ..engine import Engine
     from .plan import ImagePlan
 
@@ -79,6 +78,8 @@ class SharedBases:
         """Pull `plan`'s base under its content tag and give it its local name; False,
         with one line saying why, when the registry does not have it (or is down, or
         has something else under that tag)."""
+        import docker.errors
+
         remote = self.name(plan)
         repository, _, tag = remote.rpartition(":")
         self.emit(Event(Phase.BUILDING, f"Pulling the base image {remote}"))
@@ -101,6 +102,8 @@ class SharedBases:
         return True
 
     def _in_registry(self, remote: str) -> bool:
+        import docker.errors
+
         try:
             self.engine.client.images.get_registry_data(remote, auth_config=image_auth(remote))
         except docker.errors.NotFound:
@@ -110,6 +113,8 @@ class SharedBases:
     def publish(self, plan: ImagePlan) -> None:
         """Push `plan`'s base when it is here and the registry lacks it. A failure is a
         warning: the build's own image does not need it, only later fresh nodes do."""
+        import docker.errors
+
         remote = self.name(plan)
         try:
             image = self.engine.client.images.get(plan.image)

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import tomllib
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -461,6 +460,8 @@ def resolve_conda_lock(checkout: Checkout, environment_file: str | None,
 def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Path]:
     """Every locked package, from its locked URL, checked against its sha256; kept in a
     cache addressed by that hash. Returns file name -> cached file."""
+    from urllib.request import urlopen  # loads ssl and http: only when fetching
+
     store = cache_dir / "conda-pkgs"
     files = {}
     for package in lock.packages:
@@ -475,7 +476,7 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
                                              suffix=".part", delete=False) as out:
                 partial = Path(out.name)
             try:
-                with urllib.request.urlopen(package.url, timeout=60) as response, \
+                with urlopen(package.url, timeout=60) as response, \
                         partial.open("wb") as out:
                     shutil.copyfileobj(response, out)
             except OSError as exc:

@@ -20,7 +20,7 @@ on (`environment`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.specifiers import SpecifierSet
 
@@ -28,7 +28,6 @@ from ..engine import Engine
 from ..errors import DockerError
 from ..events import Emit, Event, Phase
 from ..settings import Settings
-from .conda import CondaLock, fetch_packages, parse_environment, resolve_conda_lock
 from .detect import PYTHON_VERSIONS, BinderConfig, read_text
 from .fetch import Checkout
 from .lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock, resolve_repo_lock
@@ -42,6 +41,9 @@ from .plan import (
     standalone_environment_image_plan,
 )
 from .sandbox import Sandbox
+
+if TYPE_CHECKING:  # conda's modules load only for conda repositories
+    from .conda import CondaLock
 
 # A repository that wants its environment.yml solved by conda, even where PyPI has every
 # package, says so in a comment of the file (conda itself ignores comments).
@@ -73,6 +75,7 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
     if config.dockerfile:
         return RepositoryDockerfile()
     if config.conda_environment and not config.conda_lock:
+        from .conda import parse_environment
         from .conda_pypi import PypiTranslation, translate
 
         name = config.conda_environment
@@ -148,10 +151,14 @@ class CondaViaPyPI:
 
 class CondaEnvironment:
     def lock(self, ctx: Context) -> CondaLock:
+        from .conda import resolve_conda_lock
+
         return resolve_conda_lock(ctx.checkout, ctx.config.conda_environment,
                                   ctx.config.conda_lock, ctx.settings, ctx.emit, ctx.sandbox)
 
     def environment(self, ctx: Context, engine: Engine, locked: CondaLock) -> Environment:
+        from .conda import fetch_packages
+
         python = python_image_for(engine, ctx.settings, BASE_PYTHON, ctx.emit)
 
         def buildable() -> ImagePlan:

@@ -9,7 +9,6 @@ smoke test passes, so a broken image is never left tagged as good.
 from __future__ import annotations
 
 import fcntl
-import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +35,6 @@ from .plan import (
     service_image_plan,
     write_context,
 )
-from .registry import image_in_registry
 from .sandbox import Sandbox
 
 
@@ -74,6 +72,8 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
     test has passed: an untested candidate never looks like a built image."""
     if engine.image_id(plan.image) is not None:
         return False
+    import secrets
+
     emit(Event(Phase.BUILDING, f"Building {plan.image}"))
     repository = plan.image.rpartition(":")[0]
     candidate = f"{repository}:candidate-{plan.tag}-{secrets.token_hex(4)}"
@@ -159,6 +159,12 @@ def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
     return plans[-1].image
 
 
+def _in_registry(image: str, engine: Engine) -> bool:
+    from .registry import image_in_registry  # loads docker-py: not on a local cache hit
+
+    return image_in_registry(image, engine)
+
+
 def _reuse(engine: Engine, plan: ImagePlan, emit: Emit) -> bool:
     """Whether the image of `plan` is here: under its name, or as an identical image
     (its content label, which only a smoke-tested image carries) built under another
@@ -203,7 +209,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             environment = kind.environment(ctx, engine, locked)
             python, environment_image = environment.python, environment.image
             plan = repo_image_plan(files, config, environment, image_name, appendix)
-            if push and skip_if_pushed and image_in_registry(plan.image, engine):
+            if push and skip_if_pushed and _in_registry(plan.image, engine):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,
                                    cached=True, revision=files.revision)

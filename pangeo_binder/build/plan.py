@@ -11,9 +11,9 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..resources import base_images_dir, data_root, template, templates_dir
-from .conda import CondaLock, install_manifest, installed_list, pip_requirements
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import (
@@ -24,6 +24,9 @@ from .lock import (
     base_lock_path,
     environment_lock_path,
 )
+
+if TYPE_CHECKING:  # conda's modules load only for conda repositories
+    from .conda import CondaLock
 
 PYTHON_IMAGE = "pangeo-binder/python"
 ENVIRONMENT_IMAGE = "pangeo-binder/pangeo-notebook"
@@ -169,6 +172,8 @@ def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
                                  packages: Mapping[str, Path]) -> ImagePlan:
     """The conda environment of `lock` on the OS + Python image; `packages` are the
     fetched, hash-checked package files (file name -> path)."""
+    from .conda import install_manifest, installed_list, pip_requirements
+
     notebook = base_images_dir() / "pangeo-notebook"
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "conda-notebook"),
