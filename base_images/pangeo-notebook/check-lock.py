@@ -4,10 +4,17 @@ Run by the smoke test of every pip image with the lock files it carries: a packa
 lock pins at one version but installed at another (a postBuild's `pip install -U`, say)
 fails the build, naming both versions. Packages the locks do not name (a postBuild may
 add some) are allowed. Standard library only, so it runs in any environment.
+
+    check-lock.py [--import MODULE,...] LOCK...
+
+--import imports those modules first (the smoke test's xarray, Dask, JupyterLab): one
+interpreter for both checks, since every Python start in a smoke test is build time.
 """
 
+import importlib
 import re
 import sys
+import traceback
 from importlib.metadata import distributions
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
@@ -45,5 +52,22 @@ def main(paths: list[str]) -> int:
     return 0
 
 
+def imports(modules: list[str]) -> int:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any error on import: the environment is broken
+            traceback.print_exc()
+            print(f"cannot import {module}: {type(exc).__name__}: {exc}")
+            return 1
+    print(f"imports ok: {', '.join(modules)}")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    if args[:1] == ["--import"]:
+        if imports([m for m in args[1].split(",") if m]):
+            sys.exit(1)
+        args = args[2:]
+    sys.exit(main(args))

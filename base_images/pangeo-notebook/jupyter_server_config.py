@@ -1,6 +1,7 @@
 # Jupyter server settings of pangeo-binder images.
 import os
 
+
 # jupyter-server-proxy may reach the Dask dashboards of the session's own clusters (their
 # schedulers are Services in the session's namespace) and local ones; nothing else.
 def _dashboard_hosts(handler, host):

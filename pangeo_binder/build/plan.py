@@ -41,26 +41,27 @@ HASH_LENGTH = 16  # hex digits of sha256 in a tag: collisions need ~2**32 images
 REPO_CONTEXT_DIR = "repo"
 
 PYTHON_SMOKE_TEST = 'test "$(id -u)" = 1000 && python3 --version && uv --version'
+_AS_UID_1000 = 'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
+# JupyterLab's application module is what `jupyter lab` loads; importing it in the lock
+# check's interpreter proves as much as `jupyter lab --version`, 1.5 s sooner.
+_JUPYTER_LAB = ('command -v jupyter-lab >/dev/null || { echo "no jupyter-lab command"; '
+                'exit 1; }; ')
 # Every pip image holds exactly the versions its locks pin (/srv/pangeo-binder/*.lock:
 # the environment's, and a repository's extras): a postBuild that moves one fails here.
-LOCK_CHECK = "python /srv/pangeo-binder/check-lock.py /srv/pangeo-binder/*.lock"
 PANGEO_SMOKE_TEST = (
-    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
-    'python -c "import xarray, dask, distributed, zarr; print(\'imports ok\')" '
-    f"&& jupyter lab --version && {LOCK_CHECK}"
+    _AS_UID_1000 + _JUPYTER_LAB + "python /srv/pangeo-binder/check-lock.py --import "
+    "xarray,dask,distributed,zarr,jupyterlab.labapp /srv/pangeo-binder/*.lock"
 )
 # A standalone environment holds what the repository asked for, with the session's
 # integration set, whatever else it lacks.
 STANDALONE_SMOKE_TEST = (
-    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
-    'python -c "import jupyterhub, ipykernel" && jupyter lab --version '
-    f"&& {LOCK_CHECK}"
+    _AS_UID_1000 + _JUPYTER_LAB + "python /srv/pangeo-binder/check-lock.py --import "
+    "jupyterhub,ipykernel,jupyterlab.labapp /srv/pangeo-binder/*.lock"
 )
 # A conda environment holds exactly its lock's packages (conda-meta/ lists what is
 # linked); what else it can prove depends on what the lock holds (see conda_smoke_test).
 CONDA_SMOKE_TEST = (
-    'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
-    "ls /srv/conda/conda-meta | sed -n 's/[.]json$//p' | sort "
+    _AS_UID_1000 + "ls /srv/conda/conda-meta | sed -n 's/[.]json$//p' | sort "
     "| diff - /srv/pangeo-binder/conda-packages.txt "
     '|| { echo "the installed conda packages differ from the lock"; exit 1; }'
 )
@@ -179,6 +180,7 @@ def conda_environment_image_plan(python: ImagePlan, lock: CondaLock,
         **_dir_files(base_images_dir() / "conda-notebook"),
         "dask.yaml": notebook / "dask.yaml",
         "jupyter_server_config.py": notebook / "jupyter_server_config.py",
+        "jupyter_server_config.json": notebook / "jupyter_server_config.json",
         "pangeo_binder_dask_tls.py": notebook / "pangeo_binder_dask_tls.py",
         "pangeo-binder-dask-tls.pth": notebook / "pangeo-binder-dask-tls.pth",
         "installer.lock": environment_lock_path(CONDA_INSTALLER_ENVIRONMENT),
