@@ -8,15 +8,21 @@ stack's top-level specs plus the repository's extras) and copies the repository.
 
 (a) warm build of a repository that adds three packages: pangeo-binder with its base
     images built, the naive Dockerfile with Docker's layer cache (its pip layer is new,
-    because the package list changed);
-(b) no-op rebuild: pangeo-binder's cache hit against a fully cached `docker build`;
+    because the package list changed); where pangeo-binder's time goes (resolve, docker
+    build, smoke test, tag) is read from its progress lines as they arrive;
+(b) no-op rebuild: pangeo-binder's cache hit against a fully cached `docker build`, each
+    the median of five;
 (c) lock time: resolving the extras against the base pins (uv), against pip resolving the
     same full list (`pip install --dry-run`), both with empty caches;
-(d) image size, and what one more repository adds on disk (layers not shared with others).
+(d) image size, and what one more repository adds on disk (layers not shared with others);
+(e) the Pangeo base image's size and its 15 largest packages (files and bytecode).
+
+Each figure is also compared with the one the README's table holds (the previous run).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -26,6 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from readme_figures import change, markdown, previous
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +43,7 @@ from pangeo_binder.resources import environment_dir
 from pangeo_binder.settings import Settings
 
 EXTRAS = ["xarray-einstats", "xhistogram", "properscoring"]
+TABLE = "build benchmark"  # the first header cell of its table in the README
 PREFIX = "pangeo-binder-bench/"
 NAIVE_IMAGE = "pangeo-binder-bench/naive:latest"
 
@@ -78,6 +86,67 @@ def image_size(engine: Engine, ref: str) -> int:
     return engine.client.images.get(ref).attrs["Size"]
 
 
+def median_of_five(action: Callable[[], object]) -> float:
+    return sorted(timed(action) for _ in range(5))[2]
+
+
+# The phase each progress line starts (a cache of the lock skips "resolve").
+PHASES = {"Resolving": "resolve", "Using the cached lock": "resolve", "Building ": "build",
+          "Smoke-testing": "smoke test", "Tagging": "tag", "Built ": "exit"}
+
+
+def phased_build(repo: Path, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Build `repo` through the CLI; return its wall time and the seconds of each phase,
+    timed by the progress line that starts it."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "pangeo_binder", "build", str(repo)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **env})
+    marks: list[tuple[str, float]] = [("start", 0.0)]
+    assert process.stderr is not None
+    for line in process.stderr:
+        message = line.strip().partition(" ")[2]
+        phase = next((p for prefix, p in PHASES.items() if message.startswith(prefix)), None)
+        if phase and phase != marks[-1][0]:
+            marks.append((phase, time.perf_counter() - started))
+    if process.wait() != 0:
+        sys.exit("benchmark step failed: the warm build")
+    total = time.perf_counter() - started
+    marks.append(("end", total))
+    phases = {"start-up": marks[1][1]} if len(marks) > 2 else {}
+    for (phase, at), (_, until) in itertools.pairwise(marks[1:]):
+        phases[phase] = phases.get(phase, 0.0) + until - at
+    return total, phases
+
+
+LARGEST_PACKAGES = """
+import importlib.metadata as m, os
+sizes = {}
+for dist in m.distributions():
+    total = 0
+    for file in dist.files or ():
+        path = file.locate()
+        if os.path.isfile(path):
+            total += os.path.getsize(path)
+        if str(file).endswith(".py"):  # its bytecode, which no RECORD lists
+            cached = os.path.join(os.path.dirname(path), "__pycache__",
+                                  os.path.basename(path)[:-3] + ".cpython-311.pyc")
+            if os.path.isfile(cached):
+                total += os.path.getsize(cached)
+    sizes[dist.metadata["Name"]] = total
+for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:15]:
+    print(name, size)
+"""
+
+
+def largest_packages(engine: Engine, image: str) -> list[tuple[str, int]]:
+    result = engine.run(image, ["python", "-c", LARGEST_PACKAGES])
+    if result.exit_code != 0:
+        sys.exit(f"benchmark step failed: listing the base's packages\n{result.output}")
+    return [(name, int(size)) for name, size in
+            (line.rsplit(" ", 1) for line in result.output.splitlines() if line.strip())]
+
+
 def main() -> None:
     settings = Settings.from_env()
     engine = Engine(settings.docker_cli)
@@ -108,7 +177,7 @@ def main() -> None:
             "--target", str(work / "pip-target"), "-r", str(full_list)))
 
         # (a) warm build of a repository adding three packages.
-        build_seconds = timed(lambda: pangeo_binder("build", str(repo), env=env))
+        build_seconds, phases = phased_build(repo, env)
         image = pangeo_binder("build", str(repo), env=env)
 
         python = python_image_plan(settings.os_image, engine.image_id(settings.os_image) or "")
@@ -123,31 +192,50 @@ def main() -> None:
         naive_build.append(str(naive))
         naive_seconds = timed(lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
 
-        # (b) no-op rebuilds.
-        noop_seconds = timed(lambda: pangeo_binder("build", str(repo), env=env))
-        naive_noop_seconds = timed(lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
+        # (b) no-op rebuilds: the CLI as a user runs it, against a cached `docker build`.
+        noop_seconds = median_of_five(
+            lambda: run(sys.executable, "-m", "pangeo_binder", "build", str(repo), env=env))
+        naive_noop_seconds = median_of_five(
+            lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
 
-        # (d) sizes.
+        # (d) sizes; (e) the base.
+        base_image = environment_image_plan(python).image
         size = image_size(engine, image)
         naive_size = image_size(engine, NAIVE_IMAGE)
-        increment = size - image_size(engine, environment_image_plan(python).image)
+        increment = size - image_size(engine, base_image)
+        base_size = image_size(engine, base_image)
+        packages = largest_packages(engine, base_image)
 
+        before = previous(TABLE)
+        header = [TABLE, "pangeo-binder", "naive", "naive / pangeo-binder", "README",
+                  "change"]
         table = Table(title="pangeo-binder vs the naive way (one run, this machine)")
-        for column in ("measure", "pangeo-binder", "naive", "naive / pangeo-binder"):
-            table.add_column(column, justify="right" if column != "measure" else "left")
+        for column in header:
+            table.add_column(column, justify="left" if column == TABLE else "right")
         rows = [
             ("(a) warm build, repo adds 3 packages", build_seconds, naive_seconds, "s"),
             ("(b) no-op rebuild", noop_seconds, naive_noop_seconds, "s"),
             ("(c) lock (empty caches)", lock_seconds, pip_seconds, "s"),
             ("(d) image size", size / 1e9, naive_size / 1e9, "GB"),
             ("(d) disk added by one more repo", increment / 1e6, naive_size / 1e6, "MB"),
+            ("(e) Pangeo base image", base_size / 1e9, None, "GB"),
         ]
+        cells = []
         for name, ours, theirs, unit in rows:
-            table.add_row(name, f"{ours:.2f} {unit}", f"{theirs:.2f} {unit}",
-                          f"{theirs / ours:.1f}x" if ours else "-")
+            cells.append([
+                name, f"{ours:.2f} {unit}", "-" if theirs is None else f"{theirs:.2f} {unit}",
+                f"{theirs / ours:.1f}x" if ours and theirs else "-",
+                f"{before[name]:.2f} {unit}" if name in before else "-",
+                change(ours, before.get(name))])
+            table.add_row(*cells[-1])
         console.print(table)
+        console.print("(a) where the time went: " + ", ".join(
+            f"{phase} {seconds:.2f} s" for phase, seconds in phases.items()))
         console.print(f"base lock: {len(load_base_lock().pins)} packages; extras: "
                       f"{', '.join(EXTRAS)}; image {image}")
+        console.print("(e) the base's 15 largest packages: " + ", ".join(
+            f"{name} {size / 1e6:.0f} MB" for name, size in packages))
+        console.print("\nFor the README:\n" + markdown(header[:4], [c[:4] for c in cells]))
     finally:
         for ref in [NAIVE_IMAGE] + [t for i in engine.client.images.list() for t in i.tags
                                     if t.startswith(PREFIX)]:

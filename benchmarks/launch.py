@@ -8,6 +8,8 @@
     pod, service) against a bare `kubectl run` pod of the same size and readiness probe;
 (c) KubeCluster() -> 2 workers ready, from inside a session, image already on the node
     (no naive counterpart: reported as a time).
+
+Each figure is also compared with the one the README's table holds (the previous run).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from readme_figures import change, markdown, previous
 from rich.console import Console
 from rich.table import Table
 
@@ -28,6 +31,7 @@ from pangeo_binder.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 USER = f"bench-{uuid.uuid4().hex[:6]}"
 # Workers small enough for a 2-core machine; the session at its default size (1 core).
+TABLE = "launch benchmark"  # the first header cell of its table in the README
 CAPS = ["--max-workers", "2", "--worker-cores", "200m", "--worker-memory", "768Mi"]
 
 
@@ -80,14 +84,39 @@ def naive_kubernetes(image: str) -> None:
 
 KUBECLUSTER = """
 import time, warnings
+from datetime import datetime
 warnings.simplefilter("ignore")
+import kr8s
 from dask_kubernetes.operator import KubeCluster
 from distributed import Client
 started = time.perf_counter()
+created = datetime.now().astimezone()
 cluster = KubeCluster(name="bench", n_workers=2)
+print("POD (KubeCluster() returned after", round(time.perf_counter() - started, 1), "s)")
 Client(cluster).wait_for_workers(2, timeout=300)
 print("SECONDS", time.perf_counter() - started)
+# Where the time went, from each pod's own record (the API's timestamps are whole seconds).
+def at(stamp):
+    return (datetime.fromisoformat(stamp.replace("Z", "+00:00")) - created).total_seconds()
+for pod in kr8s.get("pods", namespace=cluster.namespace,
+                    label_selector={"dask.org/cluster-name": "bench"}):
+    conditions = {c["type"]: c["lastTransitionTime"] for c in pod.status.conditions}
+    print("POD", pod.metadata.labels["dask.org/component"],
+          f"created {at(pod.metadata.creationTimestamp):.0f} s,",
+          f"ready {at(conditions['Ready']):.0f} s")
 cluster.close()
+"""
+
+# Where a session's start goes inside the image: Jupyter Server, then each server
+# extension it loads, imported one after the other in one interpreter (each figure is
+# what that import adds).
+SERVER_IMPORTS = """
+import importlib, time
+for module in ["jupyter_server.serverapp", "jupyterlab", "jupyter_server_terminals",
+               "jupyter_server_proxy", "dask_labextension", "nbgitpuller", "notebook_shim"]:
+    started = time.perf_counter()
+    importlib.import_module(module)
+    print(module, round(time.perf_counter() - started, 2))
 """
 
 
@@ -106,20 +135,35 @@ def main() -> None:
         out = run("kubectl", "-n", f"pangeo-{USER}", "exec", "-i", f"pangeo-{USER}-session",
                   "--", "python", "-", stdin=KUBECLUSTER)
         workers = float(out.split("SECONDS")[-1].split()[0])
+        dask_pods = [line.removeprefix("POD ") for line in out.splitlines()
+                     if line.startswith("POD ")]
     finally:
         pangeo_binder("stop", "--kubernetes", "--user", USER)
 
+    before = previous(TABLE)
+    header = [TABLE, "pangeo-binder", "naive", "pangeo-binder / naive", "README", "change"]
     table = Table(title="launch benchmarks (one run, this machine)")
-    for column in ("measure", "pangeo-binder", "naive", "pangeo-binder / naive"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    table.add_row("(a) local launch -> JupyterLab ready", f"{local_ours:.1f} s",
-                  f"{local_naive:.1f} s", f"{local_ours / local_naive:.2f}")
-    table.add_row("(b) Kubernetes launch -> JupyterLab ready", f"{kube_ours:.1f} s",
-                  f"{kube_naive:.1f} s", f"{kube_ours / kube_naive:.2f}")
-    table.add_row("(c) KubeCluster() -> 2 workers ready", f"{workers:.1f} s", "-", "-")
+    for column in header:
+        table.add_column(column, justify="left" if column == TABLE else "right")
+    cells = []
+    for name, ours, naive in (
+            ("(a) local launch -> JupyterLab ready", local_ours, local_naive),
+            ("(b) Kubernetes launch -> JupyterLab ready", kube_ours, kube_naive),
+            ("(c) KubeCluster() -> 2 workers ready", workers, None)):
+        cells.append([name, f"{ours:.1f} s", "-" if naive is None else f"{naive:.1f} s",
+                      "-" if naive is None else f"{ours / naive:.2f}",
+                      f"{before[name]:.1f} s" if name in before else "-",
+                      change(ours, before.get(name))])
+        table.add_row(*cells[-1])
     console.print(table)
     console.print("(b) naive: a bare pod (same size and readiness probe) with no namespace, "
                   "RBAC, quota, token or service")
+    imports = run(settings.docker_cli, "run", "--rm", "--network=none", image, "python", "-c",
+                  SERVER_IMPORTS)
+    console.print("(a) imports at JupyterLab's start, in seconds: "
+                  + ", ".join(imports.splitlines()))
+    console.print("(c) the Dask pods, from KubeCluster(): " + "; ".join(sorted(dask_pods)))
+    console.print("\nFor the README:\n" + markdown(header[:4], [c[:4] for c in cells]))
 
 
 if __name__ == "__main__":

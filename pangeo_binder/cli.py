@@ -203,7 +203,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
     """
-    from .build.pipeline import build as build_source
+    from .build.rebuild import rebuilt
     from .settings import Settings
     from .spec import parse_source
 
@@ -219,13 +219,18 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
         _build_workshop(_load_workshop(workshop_file, reporter), settings, reporter, parallel)
         return
 
-    def stage() -> object:
-        return build_source(parse_source(source, ref), settings, reporter, push=push,
-                            image_name=image_name)
+    def stage() -> str:
+        parsed = parse_source(source, ref)
+        # Unchanged inputs of a directory: its recorded image, before any heavy import.
+        if not push and image_name is None and (image := rebuilt(parsed, settings, reporter)):
+            return image
+        from .build.pipeline import build as build_source
 
-    result = run_stage(reporter, stage)
+        return build_source(parsed, settings, reporter, push=push, image_name=image_name).image
+
+    image = run_stage(reporter, stage)
     if not json_logs:
-        click.echo(result.image)  # type: ignore[attr-defined]
+        click.echo(image)
 
 
 @main.command()

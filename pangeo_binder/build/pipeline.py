@@ -21,7 +21,8 @@ from ..engine import Engine
 from ..errors import BuildError
 from ..events import Emit, Event, Phase
 from ..settings import Settings
-from ..spec import Source, slug
+from ..spec import LocalSource, Source, slug
+from . import rebuild
 from .bases import CONTENT_LABEL, SharedBases, registry_directory
 from .detect import detect
 from .fetch import checkout
@@ -88,6 +89,7 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
             if result.exit_code != 0:
                 last = (result.output.strip().splitlines() or ["no output"])[-1]
                 raise BuildError(f"the built image failed its smoke test: {last}")
+            emit(Event(Phase.BUILDING, f"Tagging {plan.image}"))
             engine.label(candidate, plan.image, {CONTENT_LABEL: plan.content_hash}, emit)
         finally:
             engine.remove(candidate)
@@ -188,6 +190,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     `push` and `skip_if_pushed`, an image the registry already holds under its content
     tag is taken as built, without being built or pushed here."""
     engine = Engine(settings.docker_cli)
+    # An image named by its content tag can be found again from its inputs (rebuild).
+    named = image_name is not None or bool(appendix.strip())
     try:
         image_name = image_name or settings.image_prefix + slug(source)
         # Bases are shared through the registry the image goes to (pangeo_binder.build.bases).
@@ -226,6 +230,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                                     _labels(files.source_url, files.revision, base,
                                             environment.lock_digest, plan))
             revision = files.revision
+            if isinstance(source, LocalSource) and not push and not named:
+                rebuild.record(files, settings, engine, plan.image)
         if push:
             if shared is not None and python and environment_image and not cached:
                 for base_plan in (python, environment_image):  # for the next fresh node

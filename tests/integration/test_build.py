@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.request
@@ -90,6 +91,79 @@ def test_second_build_is_a_cache_hit_under_a_second(docker_engine, quickstart):
     assert "Building" not in log and "#1 " not in log
 
 
+HEAVY_MODULES = ("docker", "requests", "urllib3", "rich", "conda_lock", "rattler", "ruamel",
+                 "kr8s", "http.client")
+
+
+def test_a_cache_hit_loads_no_engine_client_or_heavy_library(quickstart):
+    """A rebuild of unchanged content only hashes its inputs and asks the engine one
+    question: docker-py, requests, rich and the conda libraries would take longer to
+    import than the whole answer (benchmarks/build.py measures it)."""
+    probe = ("import sys\nfrom pangeo_binder.cli import main\n"
+             "try:\n    main(['build', sys.argv[1]])\nexcept SystemExit as exit:\n"
+             "    code = exit.code\n"
+             f"print('LOADED', sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules), code)")
+    result = subprocess.run([sys.executable, "-c", probe, str(EXAMPLES / "quickstart")],
+                            capture_output=True, text=True, check=False)
+    assert result.stdout.splitlines()[0] == quickstart, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "LOADED [] 0", result.stdout
+
+
+BYTECODE_PROBE = """
+import importlib.util, os, py_compile, sys, tempfile
+for module in sys.argv[1:]:
+    source = importlib.util.find_spec(module).origin
+    with open(importlib.util.cache_from_source(source), "rb") as shipped:
+        data = shipped.read()
+    with tempfile.TemporaryDirectory() as scratch:  # the same source compiled again
+        again = py_compile.compile(source, cfile=os.path.join(scratch, "again.pyc"),
+                                   invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        with open(again, "rb") as fresh:
+            same = fresh.read() == data
+    # PEP 552 flags: 3 is a checked hash of the source, 0 its modification time.
+    print(module, int.from_bytes(data[4:8], "little"), same)
+"""
+
+
+def test_every_environment_layer_ships_bytecode_that_depends_only_on_its_source(
+        docker_engine, quickstart):
+    """No session, kernel or Dask worker compiles the stack at start, and the bytecode of
+    a lock is the same bytes wherever it is built: in the base (xarray, distributed,
+    JupyterLab) and in the repository's layer (its extra, xarray-einstats)."""
+    modules = ["xarray", "distributed", "jupyterlab", "xarray_einstats"]
+    result = docker_engine.run(quickstart, ["python", "-c", BYTECODE_PROBE, *modules])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == " ".join(f"{m} 3 True" for m in modules).split(), \
+        result.output
+
+
+UNCHANGED = "its inputs are unchanged"
+
+
+def test_a_rebuild_finds_its_image_from_its_inputs_only_while_they_are_unchanged(
+        docker_engine, tmp_path):
+    repo = tmp_path / "rebuild"
+    shutil.copytree(EXAMPLES / "quickstart", repo)
+    (repo / "run.txt").write_text(uuid.uuid4().hex)
+    image, log = build_ok(str(repo))
+    assert UNCHANGED not in log
+    again, log = build_ok(str(repo))
+    assert again == image and UNCHANGED in log
+    assert "Resolving" not in log and "cached lock" not in log  # nothing but the hash
+
+    (repo / "quickstart.ipynb").write_text((repo / "quickstart.ipynb").read_text() + " ")
+    edited, log = build_ok(str(repo))  # another input: built, never the recorded image
+    assert edited != image and UNCHANGED not in log and "Building" in log
+    assert build_ok(str(repo))[0] == edited
+
+    # Another setting is another input; so is the image going away.
+    strict, log = build_ok(str(repo), env={"PANGEO_BINDER_STRICT_BASE": "1"})
+    assert strict == edited and UNCHANGED not in log and "Cache hit" in log
+    docker_engine.remove(edited)
+    rebuilt, log = build_ok(str(repo))
+    assert rebuilt == edited and UNCHANGED not in log and "Building" in log
+
+
 def test_editing_a_notebook_reuses_every_environment_layer(docker_engine, quickstart, tmp_path):
     repo = tmp_path / "quickstart"
     shutil.copytree(EXAMPLES / "quickstart", repo)
@@ -155,7 +229,8 @@ def test_image_failing_its_smoke_test_is_never_tagged(docker_engine, tmp_path):
     repo = write_tree(tmp_path / "breaks-zarr", {
         "binder/postBuild": "#!/bin/sh\nset -e\npip uninstall --yes --quiet zarr\n",
     })
-    assert_failed_cleanly(docker_engine, repo, tmp_path, "failed its smoke test")
+    assert_failed_cleanly(docker_engine, repo, tmp_path,
+                          "failed its smoke test: cannot import zarr")
 
 
 def layers_holding(image: str, marker: bytes) -> tuple[list[str], int]:
