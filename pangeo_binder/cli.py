@@ -242,16 +242,20 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
               "that builds with pangeo-binder.")
 @click.option("--hub", "service", flag_value="hub",
               help="Build (and print) the JupyterHub hub image with pangeo-binder's hooks.")
+@click.option("--strict-base", is_flag=True, default=None,
+              help="With --builder: its builds refuse pins that move Pangeo base packages "
+              "[env PANGEO_BINDER_STRICT_BASE].")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
-def base(os_image: str | None, operator: bool, service: str | None, verbose: bool) -> None:
+def base(os_image: str | None, operator: bool, service: str | None,
+         strict_base: bool | None, verbose: bool) -> None:
     """Build the pinned Pangeo environment image if missing; print its name."""
     from .build.pipeline import build_base
     from .settings import Settings
 
     reporter = Reporter(False, verbose)
     image = run_stage(reporter, lambda: build_base(
-        Settings.from_env().with_overrides(os_image=os_image), reporter, operator=operator,
-        service=service))
+        Settings.from_env().with_overrides(os_image=os_image, strict_base=strict_base),
+        reporter, operator=operator, service=service))
     click.echo(image)
 
 

@@ -18,6 +18,7 @@ from pangeo_binder.build.lock import (
     check_pins,
     check_requirements,
     load_base_lock,
+    pin_conflicts,
     resolve_repo_lock,
 )
 from pangeo_binder.build.pipeline import resolver_sandbox
@@ -47,6 +48,18 @@ def test_a_requirement_that_moves_a_base_pin_names_both_versions():
     message = str(error.value)
     assert "binder/requirements.txt line 3" in message
     assert "xarray==2023.1.0" in message and f"xarray=={XARRAY}" in message
+
+
+def test_a_translated_requirement_is_named_as_its_file_writes_it():
+    """An environment.yml installed from PyPI: the maintainer reads the conda spec they
+    wrote, not a line number of a requirements text they never saw."""
+    [conflict] = pin_conflicts("# mapped\nnumpy\nxarray==2025.1.*\n", BASE.pins,
+                               "binder/environment.yml", {"xarray==2025.1.*": "xarray=2025.1"})
+    message = conflict.message("the Pangeo base")
+    assert message.startswith("binder/environment.yml asks for xarray=2025.1 "
+                              "(xarray==2025.1.* on PyPI) but the Pangeo base pins "
+                              f"xarray=={XARRAY}"), message
+    assert "line" not in message
 
 
 @pytest.mark.parametrize("line", [

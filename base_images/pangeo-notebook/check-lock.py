@@ -5,14 +5,16 @@ lock pins at one version but installed at another (a postBuild's `pip install -U
 fails the build, naming both versions. Packages the locks do not name (a postBuild may
 add some) are allowed. Standard library only, so it runs in any environment.
 
-    check-lock.py [--import MODULE,...] LOCK...
+    check-lock.py [--import MODULE,...]... LOCK...
 
---import imports those modules first (the smoke test's xarray, Dask, JupyterLab): one
-interpreter for both checks, since every Python start in a smoke test is build time.
+Each --import group of modules (the smoke test's xarray and Dask, JupyterLab's app) is
+imported in an interpreter of its own, all at once and while the locks are compared:
+every second of a smoke test is build time, and the imports are most of it.
 """
 
 import importlib
 import re
+import subprocess
 import sys
 import traceback
 from importlib.metadata import distributions
@@ -30,7 +32,7 @@ def normal(version: str) -> str:
                     for part in version.split("."))
 
 
-def main(paths: list[str]) -> int:
+def compare(paths: list[str]) -> int:
     installed = {canonical(d.metadata["Name"]): d.version for d in distributions()}
     problems = []
     for path in paths:
@@ -57,17 +59,32 @@ def imports(modules: list[str]) -> int:
         try:
             importlib.import_module(module)
         except Exception as exc:  # any error on import: the environment is broken
-            traceback.print_exc()
+            traceback.print_exc(file=sys.stdout)
             print(f"cannot import {module}: {type(exc).__name__}: {exc}")
             return 1
     print(f"imports ok: {', '.join(modules)}")
     return 0
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    if args[:1] == ["--import"]:
-        if imports([m for m in args[1].split(",") if m]):
-            sys.exit(1)
+def main(args: list[str]) -> int:
+    groups = []
+    while args[:1] == ["--import"]:
+        groups.append(args[1])
         args = args[2:]
-    sys.exit(main(args))
+    children = [subprocess.Popen([sys.executable, __file__, "--import-here", group],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for group in groups]
+    locks_differ = compare(args)
+    failed = False
+    for child in children:
+        output = child.communicate()[0]
+        if child.returncode != 0 and not failed:  # its last line is the build's error
+            print(output, end="", flush=True)
+            failed = True
+    return 1 if failed or locks_differ else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--import-here"]:
+        sys.exit(imports([m for m in sys.argv[2].split(",") if m]))
+    sys.exit(main(sys.argv[1:]))

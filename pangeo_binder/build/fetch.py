@@ -143,11 +143,20 @@ def _walk_files(root: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _local_checkout(path: Path) -> Checkout:
-    inside_git = subprocess.run(
+def _in_git_work_tree(path: Path) -> bool:
+    # No .git above it (and no GIT_DIR naming one elsewhere): not one, without starting
+    # git: a rebuild of a plain directory asks nothing else of the system.
+    if "GIT_DIR" not in os.environ and not any(
+            (parent / ".git").exists() for parent in (path, *path.parents)):
+        return False
+    return subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True,
         text=True, check=False,
     ).stdout.strip() == "true"
+
+
+def _local_checkout(path: Path) -> Checkout:
+    inside_git = _in_git_work_tree(path)
     revision = None
     source_url = path.as_uri()
     if inside_git:

@@ -140,7 +140,8 @@ class CondaViaPyPI:
         inputs = PipInputs(name=name, text=text, files=[],
                            extra={"environment-yml.in": text},
                            python=self.python, python_from=f"{name}'s python",
-                           header=tuple(lock_header_lines(translation)))
+                           header=tuple(lock_header_lines(translation)),
+                           written={pip: conda for conda, pip in translation.mapped})
         return resolve_pip_lock(inputs, ctx.checkout, ctx.base, ctx.settings.cache_dir,
                                 ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
 

@@ -20,7 +20,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -151,17 +151,20 @@ class PinConflict:
     line: str
     package: str
     pinned: str
+    written: str = ""  # the line as the file writes it, when `line` is its translation
 
     def message(self, pinned_by: str) -> str:
-        return (f"{self.name} line {self.number} asks for {self.line} but {pinned_by} pins "
-                f"{self.package}=={self.pinned}; use a range that includes {self.pinned}, "
-                "or drop the pin")
+        asks = (f"{self.name} asks for {self.written} ({self.line} on PyPI)" if self.written
+                else f"{self.name} line {self.number} asks for {self.line}")
+        return (f"{asks} but {pinned_by} pins {self.package}=={self.pinned}; use a range "
+                f"that includes {self.pinned}, or drop the pin")
 
 
-def pin_conflicts(text: str, pins: Mapping[str, str], name: str) -> list[PinConflict]:
+def pin_conflicts(text: str, pins: Mapping[str, str], name: str,
+                  written: Mapping[str, str] = {}) -> list[PinConflict]:
     """The requirements of `text` that the `pins` cannot satisfy. uv would refuse them
     too; finding them first gives a message a maintainer can act on without reading a
-    resolver explanation."""
+    resolver explanation. `written` maps translated lines to what the file says."""
     conflicts = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
@@ -176,7 +179,8 @@ def pin_conflicts(text: str, pins: Mapping[str, str], name: str) -> list[PinConf
         package = canonicalize_name(requirement.name)
         pinned = pins.get(package)
         if pinned and not requirement.specifier.contains(pinned, prereleases=True):
-            conflicts.append(PinConflict(name, number, line, package, pinned))
+            conflicts.append(PinConflict(name, number, line, package, pinned,
+                                         written.get(line, "")))
     return conflicts
 
 
@@ -324,6 +328,7 @@ class PipInputs:
     python: str = BASE_PYTHON
     python_from: str = "runtime.txt"  # what asked for `python`
     header: tuple[str, ...] = ()  # comment lines the lock keeps (what was translated)
+    written: Mapping[str, str] = field(default_factory=dict)  # requirement -> as written
 
 
 def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_dir: Path,
@@ -336,7 +341,7 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
         raise PinConflictError(f"{inputs.python_from} asks for python-{python} but the "
                                f"Pangeo base has Python {BASE_PYTHON}; change it to "
                                f"python-{BASE_PYTHON} or remove runtime.txt")
-    conflicts = pin_conflicts(text, base.pins, name)
+    conflicts = pin_conflicts(text, base.pins, name, inputs.written)
     if conflicts and strict:
         raise PinConflictError(conflicts[0].message("the Pangeo base"))
     # Includes (-r/-c) and the repository's own packages depend on files the key does

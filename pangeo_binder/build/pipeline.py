@@ -152,7 +152,8 @@ def build_base(settings: Settings, emit: Emit, *, operator: bool = False,
     engine.check()
     plans = list(base_image_plans(engine, settings, emit))
     if service:
-        plans = [plans[0], service_image_plan(plans[0], service, settings.os_image)]
+        plans = [plans[0], service_image_plan(plans[0], service, settings.os_image,
+                                              settings.strict_base)]
     elif operator:
         plans.append(operator_image_plan(plans[-1]))
     for plan in plans:

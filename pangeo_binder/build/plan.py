@@ -42,21 +42,22 @@ REPO_CONTEXT_DIR = "repo"
 
 PYTHON_SMOKE_TEST = 'test "$(id -u)" = 1000 && python3 --version && uv --version'
 _AS_UID_1000 = 'test "$(id -u)" = 1000 || { echo "runs as uid $(id -u), not 1000"; exit 1; }; '
-# JupyterLab's application module is what `jupyter lab` loads; importing it in the lock
-# check's interpreter proves as much as `jupyter lab --version`, 1.5 s sooner.
+# JupyterLab's application module is what `jupyter lab` loads: importing it proves as
+# much as `jupyter lab --version`. The lock check imports each group in an interpreter
+# of its own, side by side (check-lock.py).
 _JUPYTER_LAB = ('command -v jupyter-lab >/dev/null || { echo "no jupyter-lab command"; '
                 'exit 1; }; ')
 # Every pip image holds exactly the versions its locks pin (/srv/pangeo-binder/*.lock:
 # the environment's, and a repository's extras): a postBuild that moves one fails here.
 PANGEO_SMOKE_TEST = (
     _AS_UID_1000 + _JUPYTER_LAB + "python /srv/pangeo-binder/check-lock.py --import "
-    "xarray,dask,distributed,zarr,jupyterlab.labapp /srv/pangeo-binder/*.lock"
+    "xarray,dask,distributed,zarr --import jupyterlab.labapp /srv/pangeo-binder/*.lock"
 )
 # A standalone environment holds what the repository asked for, with the session's
 # integration set, whatever else it lacks.
 STANDALONE_SMOKE_TEST = (
     _AS_UID_1000 + _JUPYTER_LAB + "python /srv/pangeo-binder/check-lock.py --import "
-    "jupyterhub,ipykernel,jupyterlab.labapp /srv/pangeo-binder/*.lock"
+    "jupyterhub,ipykernel --import jupyterlab.labapp /srv/pangeo-binder/*.lock"
 )
 # A conda environment holds exactly its lock's packages (conda-meta/ lists what is
 # linked); what else it can prove depends on what the lock holds (see conda_smoke_test).
@@ -221,9 +222,11 @@ def _tree_files(directory: Path, prefix: str) -> dict[str, Path]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan:
+def service_image_plan(python: ImagePlan, role: str, os_image: str,
+                       strict_base: bool = False) -> ImagePlan:
     """pangeo-binder's own `builder` or `hub` image (base_images/pangeo-binder): the
-    package, with the base images, environments and templates it builds from."""
+    package, with the base images, environments and templates it builds from. A
+    `strict_base` builder refuses pins that move base packages."""
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "pangeo-binder"),
         "requirements.lock": environment_lock_path(SERVICE_ENVIRONMENT),
@@ -233,11 +236,14 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str) -> ImagePlan
     }
     for name in ("base_images", "environments", "templates"):
         files.update(_tree_files(data_root() / name, f"app/pangeo_binder/_data/{name}"))
-    digest = content_hash([python.content_hash, role, os_image, *_files_digest(files)])
+    strict = "1" if strict_base and role == "builder" else ""
+    digest = content_hash([python.content_hash, role, os_image, strict,
+                           *_files_digest(files)])
     return ImagePlan(
         image=f"{SERVICE_IMAGES[role]}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=SERVICE_SMOKE_TESTS[role], files=files,
-        build_args={"PYTHON_IMAGE": python.image, "OS_IMAGE": os_image}, target=role,
+        build_args={"PYTHON_IMAGE": python.image, "OS_IMAGE": os_image,
+                    "STRICT_BASE": strict}, target=role,
     )
 
 

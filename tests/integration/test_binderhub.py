@@ -216,6 +216,25 @@ def test_a_build_pod_builds_an_old_environment_yml_standalone_from_pypi(
     assert "xarray 2025.1." in versions.output, versions.output
 
 
+def test_a_strict_builder_refuses_the_pins_a_default_one_builds_standalone(
+        registry, tmp_path_factory):
+    """An operator who wants one stack for everyone bakes it into the build image, since
+    BinderHub gives build pods no settings of their own."""
+    result = run_cli("base", "--builder", "--strict-base")
+    assert result.returncode == 0, result.stderr[-3000:]
+    strict_builder = result.stdout.strip()
+    repo = example_repo(tmp_path_factory.mktemp("strict"), "environment-yml-old-pins",
+                        under=REPO_ROOT / "tests" / "corpus")
+    repository = f"{TEST_PREFIX}binder-strict-{RUN}"
+    phase, events, others = run_build_pod(strict_builder, repo, f"{registry}/{repository}:x")
+    assert phase == "Failed" and others == []
+    assert events[-1]["phase"] == "failed"
+    assert events[-1]["message"].startswith(
+        "binder/environment.yml asks for numpy=2.1 (numpy==2.1.* on PyPI) but the Pangeo "
+        "base pins numpy=="), events[-1]
+    assert registry_tags(registry, repository) == []
+
+
 # ------------------------------------------- a badge click: BinderHub's launcher, no login
 
 @pytest.fixture(scope="module")
