@@ -34,6 +34,17 @@ def test_kubeclusters_own_spec_passes_once_restricted():
     assert dask_violations("DaskCluster", restricted_cluster(), SESSION, Policy()) == []
 
 
+def test_workers_run_without_their_unreachable_dashboard():
+    spec = cluster_spec(IMAGE)
+    for where, pod in pod_specs("DaskCluster", spec):
+        restrict(pod, scheduler=where.endswith("scheduler.spec"),
+                 worker=where.endswith("worker.spec"))
+    worker = spec["worker"]["spec"]["containers"][0]["args"]
+    assert worker == ["dask-worker", "--name", "$(DASK_WORKER_NAME)", "--no-dashboard"]
+    scheduler = spec["scheduler"]["spec"]["containers"][0]["args"]
+    assert "--no-dashboard" not in scheduler  # the sidebar's dashboard stays
+
+
 def test_restrict_never_overrides_what_a_spec_says():
     spec = cluster_spec(IMAGE)
     spec["scheduler"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}

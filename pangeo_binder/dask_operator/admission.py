@@ -94,9 +94,27 @@ def pod_specs(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
             yield f"spec.cluster.{path}", pod
 
 
-def restrict(pod: dict, scheduler: bool = False) -> None:
+def _without_dashboard(args: list[str]) -> list[str]:
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--dashboard-address":
+            skip = True  # and its value
+        elif arg not in ("--dashboard", "--no-dashboard") and \
+                not arg.startswith("--dashboard-address="):
+            kept.append(arg)
+    return [*kept, "--no-dashboard"]
+
+
+def restrict(pod: dict, scheduler: bool = False, worker: bool = False) -> None:
     """Fill in the restricted security settings a pod spec leaves out, and set the
-    session's TLS configuration (replacing any of the same names), in place."""
+    session's TLS configuration (replacing any of the same names), in place.
+
+    A worker's own dashboard is turned off: it is plain HTTP without authentication,
+    and no session can reach it (jupyter-server-proxy lets a session reach only its
+    namespace's Services; the scheduler's dashboard shows the workers). Without it a
+    worker starts sooner, without Bokeh."""
     security = pod.setdefault("securityContext", {})
     for key, value in POD_SECURITY.items():
         security.setdefault(key, value)
@@ -112,6 +130,9 @@ def restrict(pod: dict, scheduler: bool = False) -> None:
                 security.setdefault(key, value)
             env = [e for e in container.get("env") or [] if e.get("name") not in names]
             container["env"] = env + ours
+            args = container.get("args") or []
+            if worker and "--dashboard" in args:
+                container["args"] = _without_dashboard(args)
 
 
 def _containers(pod: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -261,7 +261,8 @@ async def restrict_dask(patch, **_) -> None:
     """Fill in the restricted pod security a Dask object's pod specs leave out."""
     def fill(body: dict) -> None:
         for where, pod in pod_specs(body["kind"], body.get("spec") or {}):
-            restrict(pod, scheduler=where.endswith("scheduler.spec"))
+            restrict(pod, scheduler=where.endswith("scheduler.spec"),
+                     worker=where.endswith("worker.spec"))
     patch.fns.append(fill)
 
 
