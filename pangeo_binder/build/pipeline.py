@@ -193,6 +193,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     engine = Engine(settings.docker_cli)
     # An image named by its content tag can be found again from its inputs (rebuild).
     named = image_name is not None or bool(appendix.strip())
+    emit, said = rebuild.remembering(emit)
     try:
         image_name = image_name or settings.image_prefix + slug(source)
         # Bases are shared through the registry the image goes to (pangeo_binder.build.bases).
@@ -232,7 +233,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                                             environment.lock_digest, plan))
             revision = files.revision
             if isinstance(source, LocalSource) and not push and not named:
-                rebuild.record(files, settings, engine, plan.image)
+                rebuild.record(files, settings, engine, plan.image, said)
         if push:
             if shared is not None and python and environment_image and not cached:
                 for base_plan in (python, environment_image):  # for the next fresh node

@@ -68,21 +68,38 @@ def rebuilt(source: Source, settings: Settings, emit: Emit) -> str | None:
     with checkout(source, ignore) as files:  # on a miss, the pipeline says it all
         try:
             path = _record_path(settings, inputs_key(files, settings, engine))
-            image = json.loads(path.read_text())["image"]
+            recorded = json.loads(path.read_text())
+            image, said = recorded["image"], [str(line) for line in recorded["said"]]
             if engine.image_id(image) is None:
                 return None
-        except (OSError, ValueError, KeyError, DockerError):
+        except (OSError, ValueError, KeyError, TypeError, DockerError):
             return None  # not recorded, unreadable, or no engine: the pipeline says why
     emit(Event(Phase.FETCHING, f"Using local directory {source.path}"))
+    for line in said:  # what the build told its user holds for the same inputs
+        emit(Event(Phase.BUILDING, line))
     emit(Event(Phase.BUILDING, f"Cache hit: {image} is already built (its inputs are "
                                "unchanged)"))
     emit(Event(Phase.BUILT, f"Built {image}", image=image))
     return image
 
 
-def record(files: Checkout, settings: Settings, engine: Engine, image: str) -> None:
-    """Remember that these inputs made `image` (written whole or not at all); a failure
-    to write is no failure of the build."""
+def remembering(emit: Emit) -> tuple[Emit, list[str]]:
+    """`emit`, and the list of the notices and warnings it passes on: a rebuild says
+    them again, since they are about the inputs, not about that one build."""
+    said: list[str] = []
+
+    def emit_and_remember(event: Event) -> None:
+        if event.message.startswith(("Notice: ", "Warning: ")) and event.message not in said:
+            said.append(event.message)
+        emit(event)
+
+    return emit_and_remember, said
+
+
+def record(files: Checkout, settings: Settings, engine: Engine, image: str,
+           said: list[str]) -> None:
+    """Remember that these inputs made `image`, and what the build said of them (written
+    whole or not at all); a failure to write is no failure of the build."""
     try:
         path = _record_path(settings, inputs_key(files, settings, engine))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +108,7 @@ def record(files: Checkout, settings: Settings, engine: Engine, image: str) -> N
     handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".part")
     try:
         with os.fdopen(handle, "w") as out:
-            out.write(json.dumps({"image": image}))
+            out.write(json.dumps({"image": image, "said": said}))
         os.replace(partial, path)
     except OSError:
         with contextlib.suppress(OSError):
