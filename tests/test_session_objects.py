@@ -74,13 +74,29 @@ def test_quota_covers_session_scheduler_and_capped_workers():
 
 def test_dask_resources_reach_the_cluster_spec_as_a_literal():
     env = session_dask_env(IMAGE, "ns", DaskCaps(worker_cores="250m", worker_memory="1Gi"))
+    # A small worker may burst to the session's cores; its memory is a hard size.
     assert json.loads(env["DASK_KUBERNETES__RESOURCES"]) == {
-        "requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "250m", "memory": "1Gi"}}
+        "requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1Gi"}}
+    hard = DaskCaps(worker_cores="250m", worker_cores_limit="250m", worker_memory="1Gi")
+    assert hard.worker_resources["limits"] == {"cpu": "250m", "memory": "1Gi"}
+
+
+def test_the_quota_caps_the_burst_of_cpu_limits_too():
+    caps = DaskCaps(max_workers=2, worker_cores="200m", worker_memory="768Mi")
+    made = objects(caps=caps)
+    hard = made["ResourceQuota"]["spec"]["hard"]
+    assert hard["requests.cpu"] == "1600m"  # 1 + (1 + 2) * 0.2: what is reserved
+    assert hard["limits.cpu"] == "4000m"  # 1 + (1 + 2) * 1: the bursts, capped
+    assert hard["requests.memory"] == hard["limits.memory"]
+    limits = made["LimitRange"]["spec"]["limits"][0]
+    assert limits["default"]["cpu"] == "1000m" and limits["defaultRequest"]["cpu"] == "200m"
+    assert limits["max"]["cpu"] == "1000m"
 
 
 @pytest.mark.parametrize("caps", [
     {"max_workers": -1}, {"worker_cores": "lots"}, {"worker_memory": "0"},
     {"session_memory": "-1Gi"}, {"idle_timeout": -5},
+    {"worker_cores": "2", "worker_cores_limit": "1"},
 ])
 def test_nonsense_caps_are_refused(caps):
     with pytest.raises(CapsError):

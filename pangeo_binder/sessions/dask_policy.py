@@ -61,6 +61,11 @@ class DaskCaps:
     session_cores: str = "1"
     session_memory: str = "2Gi"
     idle_timeout: int = 1800  # seconds without work before a Dask cluster removes itself
+    # A Dask pod's CPU limit; None: the session's cores when more than a worker's. Its
+    # request (worker_cores) is what is reserved and shared out under contention; the
+    # limit lets a pod burst into idle CPU, which a start-up (importing distributed, a
+    # second of CPU) needs: at a hard 200m, a worker takes ten seconds to come up.
+    worker_cores_limit: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_workers <= 1000:
@@ -69,6 +74,11 @@ class DaskCaps:
             raise CapsError("the idle timeout cannot be negative")
         for what in ("worker_cores", "worker_memory", "session_cores", "session_memory"):
             quantity(getattr(self, what), what.replace("_", " "))
+        if self.worker_cores_limit is not None and \
+                quantity(self.worker_cores_limit, "worker cores limit") < \
+                quantity(self.worker_cores, "worker cores"):
+            raise CapsError(f"the worker cores limit {self.worker_cores_limit} is less than "
+                            f"the worker cores {self.worker_cores}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DaskCaps:
@@ -92,24 +102,34 @@ class DaskCaps:
         return cls(**values)
 
     @property
+    def worker_cpu_limit(self) -> Decimal:
+        if self.worker_cores_limit is not None:
+            return quantity(self.worker_cores_limit, "worker cores limit")
+        return max(quantity(self.worker_cores, "cores"), quantity(self.session_cores, "cores"))
+
+    @property
     def worker_resources(self) -> dict[str, dict[str, str]]:
-        size = {"cpu": self.worker_cores, "memory": self.worker_memory}
-        return {"requests": dict(size), "limits": dict(size)}
+        """A Dask pod's size: its memory a hard size (memory cannot be taken back), its
+        CPU a request with a limit that may be higher (`worker_cores_limit`)."""
+        return {"requests": {"cpu": self.worker_cores, "memory": self.worker_memory},
+                "limits": {"cpu": _cpu(self.worker_cpu_limit), "memory": self.worker_memory}}
 
     def quota(self) -> dict[str, str | int]:
         """The namespace's hard limits: the session, one scheduler and the workers (the
         scheduler gets a worker's size, as dask-kubernetes gives it)."""
         pods = 1 + 1 + self.max_workers
-        cores = quantity(self.session_cores, "cores") + \
-            (pods - 1) * quantity(self.worker_cores, "cores")
+        session_cores = quantity(self.session_cores, "cores")
+        cores = session_cores + (pods - 1) * quantity(self.worker_cores, "cores")
+        cores_limit = session_cores + (pods - 1) * self.worker_cpu_limit
         memory = quantity(self.session_memory, "memory") + \
             (pods - 1) * quantity(self.worker_memory, "memory")
         return {
             "pods": pods,
             "cpu": _cpu(cores),
+            "cpu_limit": _cpu(cores_limit),
             "memory": _memory(memory),
-            "max_container_cpu": _cpu(max(quantity(self.session_cores, "cores"),
-                                          quantity(self.worker_cores, "cores"))),
+            "worker_cpu_limit": _cpu(self.worker_cpu_limit),
+            "max_container_cpu": _cpu(max(session_cores, self.worker_cpu_limit)),
             "max_container_memory": _memory(max(quantity(self.session_memory, "memory"),
                                                 quantity(self.worker_memory, "memory"))),
         }
