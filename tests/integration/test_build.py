@@ -137,6 +137,26 @@ def test_every_environment_layer_ships_bytecode_that_depends_only_on_its_source(
         result.output
 
 
+DEFERRED_IRI_PROBE = """
+import sys, time
+started = time.perf_counter()
+import jupyter_server.serverapp  # what every session, smoke test and nbconvert loads
+print("built at start:", "rfc3987_syntax.syntax_helpers" in sys.modules)
+from jsonschema import Draft7Validator
+iri = Draft7Validator({"format": "iri"}, format_checker=Draft7Validator.FORMAT_CHECKER)
+print("still checked:", iri.is_valid("http://example.org/a") and not iri.is_valid("a b:c d"))
+"""
+
+
+def test_a_jupyter_server_start_builds_no_iri_parsers_yet_iris_are_still_checked(
+        docker_engine, quickstart):
+    """rfc3987-syntax's parsers (1.2 s of CPU) are built on first use, not at import."""
+    result = docker_engine.run(quickstart, ["python", "-c", DEFERRED_IRI_PROBE])
+    assert result.exit_code == 0, result.output
+    assert result.output.split("\n")[-3:-1] == ["built at start: False", "still checked: True"], \
+        result.output
+
+
 UNCHANGED = "its inputs are unchanged"
 
 
