@@ -505,7 +505,10 @@ def _kube_options(command):
 @_kube_options
 @click.option("--max-workers", type=int, default=4, show_default=True,
               help="Most Dask workers the session may have.")
-@click.option("--worker-cores", default="1", show_default=True, help="Cores per worker.")
+@click.option("--worker-cores", default="1", show_default=True,
+              help="Cores per worker (and scheduler): what each is guaranteed.")
+@click.option("--worker-cores-limit", help="CPU limit of a worker (and scheduler), at least "
+              "its cores [default: the session's cores, when more].")
 @click.option("--worker-memory", default="2Gi", show_default=True, help="Memory per worker.")
 @click.option("--session-cores", default="1", show_default=True, help="Cores of the session.")
 @click.option("--session-memory", default="2Gi", show_default=True,
@@ -517,8 +520,9 @@ def _kube_options(command):
 @click.option("--json-logs", is_flag=True, help="One JSON object per line.")
 def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path | None,
            context: str | None, namespace: str | None, user: str, max_workers: int,
-           worker_cores: str, worker_memory: str, session_cores: str, session_memory: str,
-           idle_timeout: int, timeout: float, json_logs: bool) -> None:
+           worker_cores: str, worker_cores_limit: str | None, worker_memory: str,
+           session_cores: str, session_memory: str, idle_timeout: int, timeout: float,
+           json_logs: bool) -> None:
     """Run TARGET (an image, or a source to build first) as a JupyterLab session.
 
     Locally, prints the URL with its token. With --kubernetes, creates the user's
@@ -537,8 +541,9 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     def stage() -> object:
         settings = Settings.from_env()
         caps = DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
-                        worker_memory=worker_memory, session_cores=session_cores,
-                        session_memory=session_memory, idle_timeout=idle_timeout)
+                        worker_cores_limit=worker_cores_limit, worker_memory=worker_memory,
+                        session_cores=session_cores, session_memory=session_memory,
+                        idle_timeout=idle_timeout)
         image = target
         if looks_like_source(target):
             image = build_source(parse_source(target, ref), settings, reporter).image
