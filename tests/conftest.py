@@ -132,6 +132,14 @@ def sh(engine, image: str, script: str) -> str:
     return result.output
 
 
+def containers(engine) -> set[str]:
+    """The engine's containers, stopped ones too, except the dev cluster's: the kubelet
+    runs its pods on the same engine (cri-dockerd names them k8s_...), and they come and
+    go with other tests' sessions."""
+    return {c.id for c in engine.client.containers.list(all=True)
+            if not c.name.startswith("k8s_")}
+
+
 def images_named(engine, repository: str) -> list[str]:
     """The tags of `repository` on the engine (a candidate's too)."""
     return [t for image in engine.client.images.list() for t in image.tags

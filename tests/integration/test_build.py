@@ -17,6 +17,7 @@ import pytest
 from conftest import (
     EXAMPLES,
     TEST_PREFIX,
+    containers,
     git,
     git_repo,
     images_named,
@@ -39,10 +40,6 @@ def build_ok(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
     result = run_cli("build", *args, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip(), result.stderr
-
-
-def containers(engine) -> set[str]:
-    return {c.id for c in engine.client.containers.list(all=True)}
 
 
 @pytest.fixture(scope="module")

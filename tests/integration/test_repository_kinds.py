@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import TEST_PREFIX, git, git_repo, images_named, run_cli, sh, write_tree
+from conftest import TEST_PREFIX, containers, git, git_repo, images_named, run_cli, sh, write_tree
 from git_server import PrivateGitServer
 
 from pangeo_binder.build.lock import load_base_lock
@@ -146,14 +146,14 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
     # Python 3.12 is in no OS image here, and uv's managed Pythons come from a release
     # server this machine cannot reach.
     repo = write_tree(tmp_path / "py312", {"runtime.txt": "python-3.12\n"})
-    before = {c.id for c in docker_engine.client.containers.list(all=True)}
+    before = containers(docker_engine)
     result = build(repo)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("pangeo-binder: error: docker build failed: ")
     assert line.endswith("cannot download Python 3.12 (uv's managed Python) from its "
                          "release server; use a Python an OS image has")
-    assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
+    assert containers(docker_engine) == before
     assert images_named(docker_engine, f"{TEST_PREFIX}py312") == []
 
 
