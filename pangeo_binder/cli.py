@@ -137,9 +137,10 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated("terminated (SIGTERM)")
 
 
-def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
+def run_stage(reporter: Reporter | None, stage: Callable[[], object],
+              error_code: int = 1) -> object:
     """Run a stage; a user error becomes one line (on stderr, or with JSON logs the
-    last `failed` event) and exit code 1; Ctrl-C and SIGTERM stop it cleanly."""
+    last `failed` event) and exit code `error_code`; Ctrl-C and SIGTERM stop it cleanly."""
     failed = reporter or Reporter(False, False)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
@@ -150,7 +151,7 @@ def run_stage(reporter: Reporter | None, stage: Callable[[], object]) -> object:
             return stage()
     except PangeoBinderError as exc:
         failed.fail(f"error: {exc}")
-        sys.exit(1)
+        sys.exit(error_code)
     except KeyboardInterrupt:
         failed.fail("interrupted")
         sys.exit(130)
@@ -198,7 +199,9 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
           image_prefix: str | None, image_name: str | None, push: bool, json_logs: bool,
           ca_bundle: Path | None, no_ca_bundle: bool, os_image: str | None,
           strict_base: bool | None, verbose: bool) -> None:
-    """Build the pinned Pangeo image of SOURCE: a directory, a git URL or gh:org/repo[@ref].
+    """Build the pinned Pangeo image of SOURCE: a directory, a git URL, gh:org/repo[@ref],
+    gl:group/project[@ref], gist:user/id, or a record (a DOI, a record URL, a SWHID,
+    zenodo:DOI ...).
 
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
@@ -329,15 +332,15 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
               "for --check [env PANGEO_BINDER_IMAGE_PREFIX].")
 def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
           formats: tuple[str, ...], check: bool, image_prefix: str | None) -> None:
-    """Print "launch binder" badges of SOURCE (gh:org/repo[@ref] or a git URL) on a
-    BinderHub, opening JupyterLab (at a file with --open)."""
+    """Print "launch binder" badges of SOURCE (gh:, gl:, gist:, a git URL or a record) on
+    a BinderHub, opening JupyterLab (at a file with --open)."""
     from .hub.badge import BinderRepo, badges
     from .spec import parse_source
 
     def stage() -> tuple[str, tuple[str, bool] | None]:
         parsed = parse_source(source, ref)
         repo = BinderRepo.of(parsed)
-        wanted = parsed.ref or "HEAD"  # type: ignore[union-attr]
+        wanted = getattr(parsed, "ref", None) or "HEAD"  # a record has none
         urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
         built = None
         if check:
@@ -580,3 +583,142 @@ def stop(image: str | None, use_kubernetes: bool, kubeconfig: Path | None,
         raise click.UsageError("name the IMAGE of the local session, or use --kubernetes")
     stopped = run_stage(None, lambda: stop_local(image, Engine(Settings.from_env().docker_cli)))
     click.echo("stopped" if stopped else f"no local session runs {image}", err=True)
+
+
+@main.command("test")
+@click.argument("source")
+@click.argument("notebooks", nargs=-1)
+@click.option("--ref", help="Branch, tag or commit when SOURCE is a git source.")
+@click.option("--parallel", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Notebooks run at a time.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=1200,
+              show_default=True, help="Seconds each notebook may take; then its kernel is "
+              "stopped and it counts as timed out.")
+@click.option("--cell-timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds each cell may take [default: only the notebook's timeout].")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Notebooks not to run, by a glob of their path (repeatable).")
+@click.option("--no-network", is_flag=True,
+              help="Run the notebooks without network (local engine only).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results as JUnit XML to this file.")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--json-logs", is_flag=True, help="One JSON object per line.")
+@_kube_options
+@click.option("--max-workers", type=int, default=4, show_default=True,
+              help="With --kubernetes: most Dask workers the notebooks may have.")
+@click.option("--worker-cores", default="1", show_default=True, help="Cores per worker.")
+@click.option("--worker-memory", default="2Gi", show_default=True, help="Memory per worker.")
+@click.option("--session-cores", default="1", show_default=True,
+              help="Cores of the pod that runs the notebooks.")
+@click.option("--session-memory", default="2Gi", show_default=True,
+              help="Memory of the pod that runs the notebooks.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the build's and the kernels' output.")
+def test_command(source: str, notebooks: tuple[str, ...], ref: str | None, parallel: int,
+                 timeout: float, cell_timeout: float | None, exclude: tuple[str, ...],
+                 no_network: bool, junit_file: Path | None, markdown_file: Path | None,
+                 json_logs: bool, use_kubernetes: bool, kubeconfig: Path | None,
+                 context: str | None, namespace: str | None, user: str, max_workers: int,
+                 worker_cores: str, worker_memory: str, session_cores: str,
+                 session_memory: str, verbose: bool) -> None:
+    """Run SOURCE's notebooks headless in its image and report each one.
+
+    SOURCE is any source `build` takes (built, or found when built already) or an
+    image. NOTEBOOKs (files or directories, relative to the repository;
+    default: every notebook) run a few at a time with nbclient, locally or with
+    --kubernetes as a Job with the user's Dask setup. Exits 1 when any notebook fails or
+    times out.
+    """
+    from .checks.notebook_report import check_writable, write_reports
+    from .checks.notebooks import NotebookOptions, check_notebooks
+    from .settings import Settings
+
+    if no_network and use_kubernetes:
+        raise click.UsageError("--no-network runs on the local engine only")
+    reporter = Reporter(json_logs, verbose)
+
+    def stage() -> object:
+        check_writable(junit_file, markdown_file)
+        options = NotebookOptions(notebooks=notebooks, exclude=exclude, parallel=parallel,
+                                  timeout=timeout, cell_timeout=cell_timeout,
+                                  network=not no_network)
+        job = None
+        if use_kubernetes:
+            from .checks.notebook_job import JobTarget
+            from .sessions.dask_policy import DaskCaps
+            from .sessions.launch import KubeTarget
+
+            job = JobTarget(KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
+                                       context=context),
+                            DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
+                                     worker_memory=worker_memory, session_cores=session_cores,
+                                     session_memory=session_memory))
+        report = check_notebooks(source, ref, options, Settings.from_env(), reporter, job)
+        write_reports(report, junit_file, markdown_file)
+        return report
+
+    report = run_stage(reporter, stage)
+    _draw_notebook_report(report, reporter)
+    if not report.passed:  # type: ignore[attr-defined]
+        sys.exit(1)
+
+
+def _draw_notebook_report(report, reporter: Reporter) -> None:
+    """The results: the last JSON event, or a table on stdout (rich on a terminal, plain
+    lines elsewhere) and the summary on stderr."""
+    from .checks.notebook_report import plain_lines, rich_table
+
+    if reporter.json_logs:
+        reporter(Event(Phase.TESTED if report.passed else Phase.FAILED, report.summary,
+                       image=report.image, data={"counts": report.counts}))
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console(highlight=False).print(rich_table(report))
+    else:
+        for line in plain_lines(report):
+            click.echo(line)
+    click.echo(report.summary, err=True)
+
+
+@main.command()
+@click.argument("image")
+@click.option("--sbom", "sbom_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a CycloneDX SBOM (JSON) of what IMAGE holds to this file.")
+@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+def verify(image: str, sbom_file: Path | None, as_json: bool) -> None:
+    """Check that IMAGE still holds exactly what its lock says.
+
+    Lists every package added, removed, at another version, or whose files differ from
+    their recorded sha256. Exits 0 when IMAGE matches its lock, 1 when it has drifted,
+    2 when it cannot be verified (no such image, no lock in it, no Docker).
+    """
+    import json
+
+    from .checks.sbom import check_writable, write_sbom
+    from .checks.verify import inspect_image, plain_lines, rich_table
+    from .engine import Engine
+    from .settings import Settings
+
+    def stage() -> object:
+        check_writable(sbom_file)
+        result = inspect_image(image, Engine(Settings.from_env().docker_cli))
+        if sbom_file is not None:
+            write_sbom(result, sbom_file)
+        return result
+
+    result = run_stage(Reporter(False, False), stage, error_code=2)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))  # type: ignore[attr-defined]
+    elif sys.stdout.isatty() and not result.matches:  # type: ignore[attr-defined]
+        from rich.console import Console
+
+        Console(highlight=False).print(rich_table(result))
+    else:
+        for line in plain_lines(result):  # type: ignore[arg-type]
+            click.echo(line)
+    if not as_json:
+        click.echo(result.summary, err=True)  # type: ignore[attr-defined]
+    sys.exit(0 if result.matches else 1)  # type: ignore[attr-defined]

@@ -230,15 +230,21 @@ class Engine:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref)
 
-    def run(self, image: str, command: Sequence[str], timeout: int = 300) -> RunResult:
-        """Run a command in a throwaway container (no network) and remove it."""
+    def run(self, image: str, command: Sequence[str], timeout: int = 300, *,
+            entrypoint: Sequence[str] | None = None, user: str | None = None,
+            read_only: bool = False, stderr: bool = True) -> RunResult:
+        """Run a command in a throwaway container (no network) and remove it. An
+        `entrypoint` replaces the image's (whose start script is the image's to change);
+        `read_only` mounts its file system so; without `stderr` the output is stdout's."""
+        options = {"entrypoint": list(entrypoint)} if entrypoint is not None else {}
         container = self.client.containers.create(
             image, list(command), network_disabled=True, labels={SMOKE_LABEL: "1"},
+            user=user, read_only=read_only, **options,
         )
         try:
             container.start()
             status = container.wait(timeout=timeout)
-            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            output = container.logs(stdout=True, stderr=stderr).decode(errors="replace")
             return RunResult(exit_code=int(status.get("StatusCode", 1)), output=output)
         finally:
             container.remove(force=True)

@@ -8,9 +8,10 @@ ones BinderHub reads from repo2docker build pods.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Phase(StrEnum):
@@ -20,6 +21,9 @@ class Phase(StrEnum):
     BUILT = "built"
     LAUNCHING = "launching"
     READY = "ready"
+    # `pangeo-binder test`: a notebook's result, and the last event when all passed.
+    TESTING = "testing"
+    TESTED = "tested"
     FAILED = "failed"
 
 
@@ -31,10 +35,12 @@ class Event:
     detail: bool = False
     # The image a `built` event is about; BinderHub's own events call it imageName.
     image: str | None = None
+    # Fields a machine reads (a notebook's result), added to the JSON object.
+    data: Mapping[str, Any] | None = None
 
     def to_json(self) -> str:
         message = self.message if self.message.endswith("\n") else self.message + "\n"
-        data = {"phase": str(self.phase), "message": message}
+        data = {**(self.data or {}), "phase": str(self.phase), "message": message}
         if self.image is not None:
             data["imageName"] = self.image
         return json.dumps(data)

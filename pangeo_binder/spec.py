@@ -1,8 +1,12 @@
-"""Source specs: what the user named (a directory, a git URL, or gh:org/repo[@ref])."""
+"""Source specs: what the user named (a directory, a git URL, gh:org/repo[@ref],
+gl:group/project[@ref], gist:user/id[@ref], or a published record: a DOI, a record URL,
+a SWHID or BinderHub's provider spelling such as zenodo:10.5281/zenodo.N)."""
 
 from __future__ import annotations
 
+import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +16,18 @@ _GH = re.compile(
     r"^gh:(?P<org>[A-Za-z0-9][A-Za-z0-9-]{0,38})/(?P<repo>[A-Za-z0-9._-]+?)(?:\.git)?"
     r"(?:@(?P<ref>[^\s@]+))?$"
 )
+_GL = re.compile(
+    r"^gl:(?P<path>[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)"
+    r"(?:@(?P<ref>[^\s@]+))?$"
+)
+_GIST = re.compile(
+    r"^gist:(?P<user>[A-Za-z0-9][A-Za-z0-9-]{0,38})/(?P<id>[0-9A-Za-z]+)"
+    r"(?:@(?P<ref>[^\s@]+))?$"
+)
+# BinderHub's GitLabRepoProvider.hostname: the GitLab that gl: names. A host name as
+# BinderHub takes it (https), or a base URL for a server without TLS.
+GITLAB_HOSTNAME_VARIABLE = "PANGEO_BINDER_GITLAB_HOSTNAME"
+DEFAULT_GITLAB_HOSTNAME = "gitlab.com"
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)\S+$")
 GIT_SCHEMES = ("https", "http", "file", "ssh", "git")
 _REF = re.compile(r"^[^\s~^:?*\[\\]+$")
@@ -57,14 +73,44 @@ class GitSource:
         return without_credentials(self.url)
 
 
-Source = LocalSource | GitSource
+@dataclass(frozen=True)
+class RecordSource:
+    """A published record (Zenodo, Figshare, Dataverse, Hydroshare, CKAN) or a Software
+    Heritage object, fetched by repo2docker's content provider for it
+    (`pangeo_binder.build.records`). A record has no git ref: its DOI, URL or SWHID names
+    the version."""
+
+    provider: str | None  # one of RECORD_PROVIDERS; None: whichever the DOI resolves to
+    spec: str  # what the provider is given: a DOI (10.x/...), a record URL or a SWHID
+    display: str
+
+
+Source = LocalSource | GitSource | RecordSource
+
+# BinderHub's provider prefixes for records (its repoproviders), and "swh" for SWHIDs.
+RECORD_PROVIDERS = ("zenodo", "figshare", "hydroshare", "dataverse", "ckan", "swh")
+_DOI = re.compile(r"^(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?(?P<doi>10\.\d{4,9}/\S+)$",
+                  re.IGNORECASE)
+_DOI_PROVIDERS = (("10.5281/zenodo.", "zenodo"), ("10.6084/m9.figshare.", "figshare"),
+                  ("10.4211/hs.", "hydroshare"), ("10.7910/dvn/", "dataverse"))
+_SWHID = re.compile(r"^swh:1:(?P<type>ori|cnt|rev|dir|snp|rel):[0-9a-f]{40}(?:;\S*)?$")
+_HYDROSHARE_ID = re.compile(r"(?<![0-9a-f])(?P<id>[0-9a-f]{32})(?![0-9a-f])")
+_RECORD_URLS = (
+    (re.compile(r"^https?://(?:sandbox\.)?zenodo\.org/records?/\d+/?$"), "zenodo"),
+    (re.compile(r"^https?://figshare\.com/(?:account/)?articles/\S+/\d+(?:/\d+)?/?$"),
+     "figshare"),
+    (re.compile(r"^https?://(?:www\.)?hydroshare\.org/resource/[0-9a-f]{32}/?$"), "hydroshare"),
+    (re.compile(r"^https?://[^/]+/(?:dataset\.xhtml|citation|file\.xhtml)\?(?:\S*&)?"
+                r"persistentId=\S+$"), "dataverse"),
+    (re.compile(r"^https?://[^/]+(?:/[^?#]*)?/dataset/[^/?#]+(?:/\S*)?$"), "ckan"),
+)
 
 
 def parse_source(text: str, ref: str | None = None) -> Source:
     """Parse what the user typed; `ref` is the --ref option."""
     text = text.strip()
     if not text:
-        raise SourceError("no source given: name a directory, a git URL or gh:org/repo")
+        raise SourceError("no source given: name a directory, a git URL, gh:org/repo or a DOI")
     if ref is not None and not _REF.match(ref):
         raise SourceError(f"invalid git ref {ref!r}")
 
@@ -80,6 +126,14 @@ def parse_source(text: str, ref: str | None = None) -> Source:
             ref=match["ref"] or ref,
             display=f"gh:{org}/{repo}",
         )
+
+    if text.startswith(("gl:", "gist:")):
+        return _git_shorthand(text, ref)
+    if (record := _record(text)) is not None:
+        if ref is not None:
+            raise SourceError(f"{record.display} is a published record, which has no git ref: "
+                              "its DOI, URL or SWHID names the version; drop --ref")
+        return record
 
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
@@ -106,19 +160,124 @@ def parse_source(text: str, ref: str | None = None) -> Source:
     return LocalSource(path=path)
 
 
+def gitlab_base_url() -> str:
+    """Where gl: shorthands point: PANGEO_BINDER_GITLAB_HOSTNAME (a self-hosted GitLab),
+    by default gitlab.com, over https unless the setting is a URL saying otherwise."""
+    host = (os.environ.get(GITLAB_HOSTNAME_VARIABLE) or DEFAULT_GITLAB_HOSTNAME).strip()
+    return host.rstrip("/") if "://" in host else f"https://{host.strip('/')}"
+
+
+def _git_shorthand(text: str, ref: str | None) -> GitSource:
+    """gl:group[/subgroup]/project[@ref] and gist:user/id[@ref], as BinderHub's GitLab and
+    Gist providers name their repositories."""
+    if text.startswith("gl:"):
+        match = _GL.match(text)
+        path = match["path"].removesuffix(".git") if match else ""
+        if not match or any(part in (".", "..", "") for part in path.split("/")):
+            raise SourceError(f"invalid GitLab shorthand {text!r}: expected "
+                              "gl:group[/subgroup]/project[@ref]")
+        url, display = f"{gitlab_base_url()}/{path}.git", f"gl:{path}"
+    else:
+        match = _GIST.match(text)
+        if not match:
+            raise SourceError(f"invalid gist shorthand {text!r}: expected gist:user/id[@ref]")
+        url = f"https://gist.github.com/{match['user']}/{match['id']}.git"
+        display = f"gist:{match['user']}/{match['id']}"
+    if match["ref"] and ref:
+        raise SourceError(f"{text} already names a ref; drop --ref or the @ref")
+    if match["ref"] and not _REF.match(match["ref"]):
+        raise SourceError(f"invalid git ref {match['ref']!r}")
+    return GitSource(url=url, ref=match["ref"] or ref, display=display)
+
+
+def _on_a_git_host(url: str) -> bool:
+    """A URL of a git forge, whose paths may well hold a /dataset/ (never a CKAN's)."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    gitlab = (urllib.parse.urlsplit(gitlab_base_url()).hostname or "").lower()
+    return host in ("github.com", "gist.github.com", "gitlab.com", "bitbucket.org", gitlab)
+
+
+def _doi_provider(doi: str) -> str | None:
+    return next((name for prefix, name in _DOI_PROVIDERS if doi.lower().startswith(prefix)),
+                None)
+
+
+def _configured_record_url(url: str) -> str | None:
+    """The provider of a URL under a content host of PANGEO_BINDER_CONTENT_HOSTS."""
+    from .build.records import content_hosts
+
+    return next((name for name, base in content_hosts() if url.startswith(base + "/")), None)
+
+
+def _record(text: str) -> RecordSource | None:
+    """`text` as a published record, or None when it names none (a git URL, a path)."""
+    prefix, _, rest = text.partition(":")
+    if _SWHID.match(text):
+        if _SWHID.match(text)["type"] not in ("dir", "rev"):  # type: ignore[index]
+            raise SourceError(f"{text}: only directory and revision SWHIDs "
+                              "(swh:1:dir:..., swh:1:rev:...) can be built")
+        return RecordSource("swh", text, text)
+    if prefix in RECORD_PROVIDERS and prefix != "swh" and not rest.startswith("//"):
+        return _provider_spelling(prefix, rest.strip(), text)
+    if match := _DOI.match(text):
+        doi = match["doi"]
+        return RecordSource(_doi_provider(doi), doi, doi)
+    if text.lower().startswith(("https://", "http://")) and not text.endswith(".git"):
+        public = without_credentials(text)
+        for pattern, name in _RECORD_URLS:
+            if pattern.match(text) and not (name == "ckan" and _on_a_git_host(text)):
+                return RecordSource(name, text, public)
+        if name := _configured_record_url(text):
+            return RecordSource(name, text, public)
+    return None
+
+
+def _provider_spelling(provider: str, spec: str, text: str) -> RecordSource:
+    """BinderHub's `PROVIDER:SPEC` (its /v2/PROVIDER/SPEC launch path): a DOI for Zenodo,
+    Figshare and Dataverse, a resource id or URL for Hydroshare, a dataset URL for CKAN."""
+    if provider == "hydroshare":
+        match = _HYDROSHARE_ID.search(spec)
+        if not match:
+            raise SourceError(f"invalid Hydroshare spelling {text!r}: expected "
+                              "hydroshare:RESOURCE_ID (32 hexadecimal digits) or its URL")
+        if "://" in spec:
+            return RecordSource(provider, spec, text)
+        return RecordSource(provider, f"https://www.hydroshare.org/resource/{match['id']}",
+                            text)
+    if provider == "ckan":
+        if not spec.lower().startswith(("https://", "http://")) or "/dataset/" not in spec:
+            raise SourceError(f"invalid CKAN spelling {text!r}: expected "
+                              "ckan:https://HOST/dataset/NAME")
+        return RecordSource(provider, spec, without_credentials(text))
+    if match := _DOI.match(spec):
+        return RecordSource(provider, match["doi"], f"{provider}:{match['doi']}")
+    if spec.lower().startswith(("https://", "http://")):
+        return RecordSource(provider, spec, without_credentials(text))
+    raise SourceError(f"invalid {provider} spelling {text!r}: expected {provider}:DOI "
+                      f"(10.NNNN/...) or a record URL")
+
+
 def looks_like_source(text: str) -> bool:
     """Whether `text` names a source (to build) rather than an image reference."""
     text = text.strip()
-    return (text.startswith("gh:") or "://" in text or bool(_SCP_LIKE.match(text))
-            or Path(text).expanduser().is_dir())
+    if text.startswith(("gh:", "gl:", "gist:")) or "://" in text or _SCP_LIKE.match(text):
+        return True
+    try:
+        if _record(text) is not None:
+            return True
+    except SourceError:
+        return False  # e.g. an image named ckan:latest
+    return Path(text).expanduser().is_dir()
 
 
 def slug(source: Source) -> str:
     """A short, Docker-safe name for the source, used in image names."""
     if isinstance(source, LocalSource):
         raw = source.path.name
-    elif source.display.startswith("gh:"):
-        raw = source.display[3:].replace("/", "-")
+    elif isinstance(source, RecordSource):
+        raw = _record_name(source)
+    elif source.display.startswith(("gh:", "gl:", "gist:")):
+        raw = source.display.split(":", 1)[1].replace("/", "-")
     else:
         path = re.sub(r"^[a-z]+://[^/]*", "", source.url)
         path = path.split(":", 1)[-1] if _SCP_LIKE.match(source.url) else path
@@ -126,3 +285,17 @@ def slug(source: Source) -> str:
         raw = "-".join(parts[-2:])
     name = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")[:64].strip("-")
     return name or "repo"
+
+
+def _record_name(source: RecordSource) -> str:
+    """What names a record: zenodo.3242074, figshare 9784088/2, a dataset, a hash."""
+    provider = source.provider or "record"
+    spec = source.spec
+    if spec.startswith(("10.", "swh:")):
+        tail = spec.rsplit("/", 1)[-1]
+    else:
+        parts = urllib.parse.urlsplit(spec)
+        persistent = urllib.parse.parse_qs(parts.query).get("persistentId")
+        segments = [s for s in parts.path.split("/") if s]
+        tail = persistent[0].rsplit("/", 1)[-1] if persistent else "-".join(segments[-2:])
+    return tail if provider in tail.lower() else f"{provider}-{tail}"

@@ -8,7 +8,9 @@ checkout is identified by a hash of its files (names, executable bits, link targ
 contents), never by where it is: a clean directory and its git URL at the same commit
 have the same identity, and an uncommitted change gives another. A private remote is
 read with the credentials in GIT_CREDENTIAL_ENV, as BinderHub's build pods give them
-(see `credentials`).
+(see `credentials`). A published record (a DOI, a record URL, a SWHID) is fetched by
+repo2docker's content provider for it (`records`) into a temporary directory too, and
+identified the same way, by its files; its revision is the record's version.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from ..credentials import git_args, redact
 from ..errors import SourceError
 from ..events import Emit, Event, Phase
-from ..spec import GitSource, LocalSource, Source, without_credentials
+from ..spec import GitSource, LocalSource, RecordSource, Source, without_credentials
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
@@ -41,7 +43,7 @@ class Checkout:
     path: Path
     files: tuple[str, ...]  # posix paths relative to `path`, sorted; never under .git
     tree_id: str  # identifies the content (never where it is): same id, same files
-    revision: str | None  # commit sha, "-dirty" when a local checkout has changes
+    revision: str | None  # commit sha ("-dirty": local changes), or a record's version
     source_url: str
 
 
@@ -182,6 +184,9 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
         emit(Event(Phase.FETCHING, f"Using local directory {source.path}"))
         yield _local_checkout(source.path)
         return
+    if isinstance(source, RecordSource):
+        yield from _record_checkout(source, emit)
+        return
     assert isinstance(source, GitSource)
     emit(Event(Phase.FETCHING, f"Fetching {source.display}"
                                + (f" at {source.ref}" if source.ref else "")))
@@ -194,6 +199,22 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
         files = _git_files(dest)
         yield Checkout(path=dest, files=files, tree_id=_content_id(dest, files),
                        revision=sha, source_url=source.public_url)
+
+
+def _record_checkout(source: RecordSource, emit: Emit) -> Iterator[Checkout]:
+    from .records import fetch_record
+
+    emit(Event(Phase.FETCHING, f"Fetching record {source.display}"))
+    with tempfile.TemporaryDirectory(prefix="pangeo-binder-fetch-") as tmp:
+        dest = Path(tmp) / "repo"
+        record = fetch_record(source, dest, emit)
+        emit(Event(Phase.FETCHING, f"Fetched {source.display} version {record.revision}"))
+        # Its files are its identity, as a directory's: the same record (or the same
+        # files anywhere else) gets the same image tag.
+        files = _walk_files(dest)
+        yield Checkout(path=dest, files=files, tree_id=_content_id(dest, files),
+                       revision=record.revision,
+                       source_url=without_credentials(record.source_url))
 
 
 def copy_files(checkout: Checkout, dest: Path) -> None:

@@ -69,6 +69,18 @@ def _parser() -> _Parser:
     return parser
 
 
+def _names_a_ref(repo: str) -> bool:
+    """Whether `--ref` means a git ref for `repo`. For a record (a DOI, a record URL)
+    BinderHub passes the version it resolved, which the record itself names, as
+    repo2docker's content providers ignore it too."""
+    from ..spec import RecordSource, parse_source
+
+    try:
+        return not isinstance(parse_source(repo), RecordSource)
+    except PangeoBinderError:
+        return True  # the parse with the ref says what is wrong
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from ..cli import Reporter, run_stage
     from ..events import Event, Phase
@@ -98,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             reporter(Event(Phase.BUILDING, "Note: --build-memory-limit is not applied by "
                                            "BuildKit; the build pod's own limit holds"))
         try:
-            source = parse_source(args.repo, args.ref)
+            source = parse_source(args.repo, args.ref if _names_a_ref(args.repo) else None)
         except PangeoBinderError as exc:
             reporter(Event(Phase.FAILED, str(exc)))  # the stream must end in a phase
             raise

@@ -1,8 +1,11 @@
 """`badge`: "launch binder" links for a repository on a BinderHub, and whether the
 image for a ref is already in the registry.
 
-URLs follow BinderHub's scheme: `/v2/gh/ORG/REPO/REF` for GitHub, `/v2/git/URL/REF`
-(URL-escaped) for any other git repository, with `?urlpath=` for what to open. Image
+URLs follow BinderHub's scheme: `/v2/gh/ORG/REPO/REF` for GitHub, `/v2/gl/NAMESPACE/REF`
+(the namespace URL-escaped) for gl:, `/v2/gist/USER/ID/REF` for gist:, `/v2/git/URL/REF`
+(URL-escaped) for any other git repository, and `/v2/PROVIDER/SPEC/` for records (a DOI
+for zenodo, figshare and dataverse, a resource id for hydroshare, the escaped dataset URL
+for ckan), with `?urlpath=` for what to open. Image
 names follow BinderHub's too — image_prefix + escaped build slug + ":" + commit — since
 that is what BinderHub asks the builder to produce.
 """
@@ -17,24 +20,40 @@ from dataclasses import dataclass
 from ..build.fetch import resolve_ref
 from ..build.registry import image_in_registry
 from ..errors import SourceError
-from ..spec import GitSource, Source
+from ..spec import GitSource, RecordSource, Source
 
 _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
+_ZENODO_URL = re.compile(r"^https?://(?:sandbox\.)?zenodo\.org/records?/(?P<id>\d+)/?$")
+_FIGSHARE_URL = re.compile(r"^https?://figshare\.com/(?:account/)?articles/"
+                           r"(?:(?:code|dataset|software)/)?[^/]+/(?P<id>\d+)"
+                           r"(?:/(?P<version>\d+))?/?$")
+_PERSISTENT_ID = re.compile(r"[?&]persistentId=doi:(?P<doi>10\.[^&#\s]+)")
+_HYDROSHARE_ID = re.compile(r"[0-9a-f]{32}")
 _SLUG_SAFE = re.compile(r"[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
 class BinderRepo:
-    provider: str  # "gh" or "git"
-    spec: str  # ORG/REPO for gh, the escaped URL for git (no ref)
+    provider: str  # "gh", "gl", "gist", "git", or a record provider ("zenodo", ...)
+    spec: str  # ORG/REPO for gh, the escaped URL for git (no ref), a DOI for zenodo ...
     build_slug: str  # what BinderHub escapes into the image name
-    url: str  # the git URL, for resolving refs
+    url: str  # the git URL, for resolving refs; a record's spec
+    record: bool = False  # a record's launch URL has no ref
 
     @classmethod
     def of(cls, source: Source) -> BinderRepo:
+        if isinstance(source, RecordSource):
+            return cls._of_record(source)
         if not isinstance(source, GitSource):
             raise SourceError("a badge needs a published repository: name it as "
                               "gh:org/repo or by its git URL")
+        if source.display.startswith("gl:"):
+            namespace = source.display[3:]
+            return cls("gl", urllib.parse.quote(namespace, safe=""),
+                       "-".join(p.replace("-", "_-") for p in namespace.split("/")), source.url)
+        if source.display.startswith("gist:"):
+            user_gist = source.display[5:]
+            return cls("gist", user_gist, user_gist.split("/")[1], source.url)
         if match := _GITHUB_URL.match(source.url):
             org, repo = match["org"], match["repo"]
             return cls("gh", f"{org}/{repo}", f"{org}-{repo}", source.url)
@@ -42,8 +61,38 @@ class BinderRepo:
         public = source.public_url
         return cls("git", urllib.parse.quote(public, safe=""), public, source.url)
 
+    @classmethod
+    def _of_record(cls, source: RecordSource) -> BinderRepo:
+        """BinderHub's spec of a record: what its provider resolves (a DOI, mostly)."""
+        spec, provider = source.spec, source.provider
+        doi = spec if spec.startswith("10.") else None
+        if provider == "zenodo" and not doi and (match := _ZENODO_URL.match(spec)):
+            doi = f"10.5281/zenodo.{match['id']}"
+        elif provider == "figshare" and not doi and (match := _FIGSHARE_URL.match(spec)):
+            doi = f"10.6084/m9.figshare.{match['id']}.v{match['version'] or 1}"
+        elif provider == "dataverse" and not doi and (match := _PERSISTENT_ID.search(spec)):
+            doi = urllib.parse.unquote(match["doi"])
+        if provider in ("zenodo", "figshare", "dataverse") and doi:
+            return cls(provider, doi, f"{provider}-{doi}", spec, record=True)
+        if provider == "hydroshare" and (match := _HYDROSHARE_ID.search(spec)):
+            return cls(provider, match[0], f"hydroshare-{match[0]}", spec, record=True)
+        if provider == "ckan":
+            return cls(provider, urllib.parse.quote(spec, safe=""), f"ckan-{spec}", spec,
+                       record=True)
+        if provider == "swh":
+            raise SourceError("BinderHub has no Software Heritage provider: a SWHID has "
+                              "no badge")
+        if provider is None:
+            raise SourceError(f"which BinderHub provider serves {source.display} is not "
+                              "known: spell it zenodo:DOI, figshare:DOI or dataverse:DOI")
+        raise SourceError(f"a {provider} badge needs the record's DOI, not {source.display}")
+
     def launch_url(self, hub: str, ref: str, urlpath: str) -> str:
-        ref_part = urllib.parse.quote(ref, safe="") if self.provider == "git" else ref
+        if self.record:
+            url = f"{hub.rstrip('/')}/v2/{self.provider}/{self.spec}/"
+            return f"{url}?urlpath={urllib.parse.quote(urlpath, safe='/')}" if urlpath else url
+        quoted = self.provider in ("git", "gl")
+        ref_part = urllib.parse.quote(ref, safe="") if quoted else ref
         url = f"{hub.rstrip('/')}/v2/{self.provider}/{self.spec}/{ref_part}"
         return f"{url}?urlpath={urllib.parse.quote(urlpath, safe='/')}" if urlpath else url
 
@@ -60,6 +109,9 @@ class BinderRepo:
     def built_image(self, image_prefix: str, ref: str) -> tuple[str, bool]:
         """The image BinderHub would launch for `ref` (resolved to its commit), and
         whether the registry already holds it."""
+        if self.record:
+            raise SourceError("--check needs a git source: BinderHub names a record's image "
+                              "by the version it resolves, which only a build can tell")
         commit = resolve_ref(self.url, ref)
         if commit is None:
             raise SourceError(f"give the full commit sha, not {ref!r}")

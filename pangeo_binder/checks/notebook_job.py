@@ -1,0 +1,223 @@
+"""`pangeo-binder test --kubernetes`: the notebooks run as a Job in the user's namespace.
+
+A notebook that calls `KubeCluster()` is tested for real only where a session runs: with
+the user's ServiceAccount, caps, Dask configuration and TLS credentials. So the Job's pod
+is made like a session pod, from the same functions (`prepare_user_access`,
+`session_dask_env`, `tls_env`), and carries the session label the Dask operator's policy
+looks for: its admission webhooks let the notebooks' Dask pods run the image, and the
+clusters are owned by the Job's pod. The runner's lines are read from the pod's log.
+
+Afterwards nothing of the run is left: the Job and its pod are deleted, then the Dask
+clusters its notebooks made (named after the run, or owned by its pod alone), and the
+namespace too when the run made it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from ..dask_operator.admission import tls_env
+from ..events import Emit, Event, Phase
+from ..kube import (
+    KubernetesError,
+    connect,
+    delete_if_present,
+    dns_name,
+    ensure,
+    kubernetes_errors,
+    render,
+    wait_for,
+)
+from ..sessions.dask_policy import DaskCaps, session_dask_env
+from ..sessions.launch import KubeTarget, SessionNames, prepare_user_access
+from .notebooks import (
+    RUNNER,
+    STARTUP_SECONDS,
+    NotebookOptions,
+    NotebookResult,
+    RunnerLog,
+    Watchdog,
+)
+
+RUN_LABEL = "pangeo-binder/notebook-test"
+# Pod states that waiting will not mend.
+_HOPELESS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+             "CreateContainerConfigError", "CreateContainerError"}
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    target: KubeTarget
+    caps: DaskCaps = field(default_factory=DaskCaps)
+
+
+@dataclass(frozen=True)
+class JobNames:
+    job: str
+    clusters: str  # the prefix of the Dask clusters the notebooks make
+
+    @classmethod
+    def new(cls, user: str) -> JobNames:
+        run = secrets.token_hex(3)
+        return cls(job=f"pangeo-{dns_name(user)}-test-{run}", clusters=f"nbtest-{run}-")
+
+
+def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: JobNames,
+                 deadline: int) -> dict:
+    session = SessionNames.of(job.target)
+    dask_env = {**session_dask_env(image, session.namespace, job.caps),
+                # KubeCluster()'s default name: the run's clusters are found by it.
+                "DASK_KUBERNETES__NAME": names.clusters + "{uuid}"}
+    args = ["python", "-c", RUNNER.read_text(), *options.runner_args()]
+    [manifest] = render("checks/notebook-job.yaml.j2", job=names.job,
+                        namespace=session.namespace, user=dns_name(job.target.user),
+                        names=session, image=image, caps=job.caps, args=args,
+                        dask_env=dask_env, tls_env=tls_env(), deadline=deadline)
+    return manifest
+
+
+def run_job(image: str, options: NotebookOptions, job: JobTarget,
+            emit: Emit) -> tuple[NotebookResult, ...]:
+    """Run the notebooks as a Job in the user's namespace; remove what the run made."""
+    from kr8s.objects import Namespace
+
+    api = connect(job.target.kubeconfig, job.target.context)
+    session = SessionNames.of(job.target)
+    names = JobNames.new(job.target.user)
+    with kubernetes_errors(f"cannot read namespace {session.namespace}"):
+        made_namespace = not Namespace(session.namespace, api=api).exists()
+    log = RunnerLog(emit)
+    stopped: list[str] = []
+    # A backstop should this process not live to delete the Job: the runner ends on
+    # its own timeouts, and this process's watchdog on the run's budget.
+    deadline = STARTUP_SECONDS + 24 * 3600
+    emit(Event(Phase.TESTING, f"Running the notebooks as Job {names.job} in namespace "
+                              f"{session.namespace}"))
+    try:
+        prepare_user_access(api, job.target, job.caps)
+        ensure(api, job_manifest(image, options, job, names, deadline))
+
+        def stop(reason: str) -> None:
+            stopped.append(reason)
+            _delete_job(api, session.namespace, names, force=True)
+
+        watchdog = Watchdog(log, options, stop)
+        try:
+            pod = _wait_for_pod(api, session.namespace, names, emit)
+            try:
+                with kubernetes_errors(f"cannot read the log of {names.job}"):
+                    if pod is not None:
+                        log.feed_all(pod.logs(follow=True, timeout=None))
+            except KubernetesError:
+                if not stopped:  # else the watchdog removed the pod: it says why
+                    raise
+        finally:
+            watchdog.finished.set()
+    finally:
+        _clean_up(api, session.namespace, names, made_namespace, emit)
+    return log.finish(stopped[0] if stopped else None)
+
+
+def _pods(api, namespace: str, names: JobNames) -> list:
+    return list(api.get("pods", namespace=namespace,
+                        label_selector=f"{RUN_LABEL}={names.job}"))
+
+
+def _wait_for_pod(api, namespace: str, names: JobNames, emit: Emit, timeout: float = 300):
+    """The Job's pod once its container runs (or has ended); a refusal to make it (the
+    caps, an admission webhook) or an image that cannot be had is a KubernetesError.
+    None when the pod is gone (the watchdog's doing)."""
+    from kr8s.objects import Job
+
+    deadline, said = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        with kubernetes_errors(f"cannot read Job {names.job}"):
+            pods = _pods(api, namespace, names)
+            if not pods and not Job(names.job, namespace=namespace, api=api).exists():
+                return None
+        message = "waiting for the Job's pod"
+        for pod in pods:
+            status = pod.raw.get("status", {})
+            for container in status.get("containerStatuses", []):
+                state = container.get("state", {})
+                if "running" in state or "terminated" in state:
+                    return pod
+                waiting = state.get("waiting") or {}
+                if waiting.get("reason") in _HOPELESS:
+                    raise KubernetesError(f"the notebooks cannot start: {waiting['reason']}: "
+                                          f"{waiting.get('message', '')}".rstrip(": "))
+            message = status.get("phase", "Pending")
+        if not pods:
+            refused = _refusal(api, namespace, names.job)
+            if refused:
+                raise KubernetesError(f"the Job's pod was refused: {refused}")
+        if message != said:
+            emit(Event(Phase.TESTING, message))
+            said = message
+        time.sleep(0.5)
+    raise KubernetesError(f"the Job's pod did not start within {timeout:.0f}s")
+
+
+def _refusal(api, namespace: str, job: str) -> str | None:
+    """Why the Job controller could not make the pod (FailedCreate: the quota, an
+    admission webhook), when it says so."""
+    with kubernetes_errors(f"cannot read the events of Job {job}"):
+        events = api.get("events", namespace=namespace,
+                         field_selector=f"involvedObject.name={job}")
+        for event in events:
+            if event.raw.get("reason") == "FailedCreate":
+                return " ".join(str(event.raw.get("message", "")).split())
+    return None
+
+
+def _delete_job(api, namespace: str, names: JobNames, force: bool = False) -> None:
+    from kr8s.objects import Job
+
+    with kubernetes_errors(f"cannot delete Job {names.job}"):
+        delete_if_present(Job(names.job, namespace=namespace, api=api))
+        for pod in _pods(api, namespace, names):
+            delete_if_present(pod, force=force)
+
+
+def _own_clusters(api, namespace: str, names: JobNames, pod_uids: set[str]) -> list:
+    """The Dask clusters of this run: named after it, or owned by its pod alone (a
+    cluster made while the user's session also ran is owned by both)."""
+    try:
+        clusters = list(api.get("daskclusters.kubernetes.dask.org", namespace=namespace))
+    except ValueError:  # no Dask operator in this cluster
+        return []
+    ours = []
+    for cluster in clusters:
+        owners = {o.get("uid") for o in cluster.metadata.get("ownerReferences") or []}
+        if cluster.name.startswith(names.clusters) or (owners and owners <= pod_uids):
+            ours.append(cluster)
+    return ours
+
+
+def _clean_up(api, namespace: str, names: JobNames, made_namespace: bool, emit: Emit,
+              timeout: float = 180) -> None:
+    """Delete the Job, its pod and the run's Dask clusters (and the namespace the run
+    made), and wait until they are gone."""
+    from kr8s.objects import Namespace
+
+    with kubernetes_errors(f"cannot remove what Job {names.job} made"):
+        uids = {pod.metadata.uid for pod in _pods(api, namespace, names)}
+        _delete_job(api, namespace, names, force=True)
+        for cluster in _own_clusters(api, namespace, names, uids):
+            delete_if_present(cluster)
+        if made_namespace:
+            delete_if_present(Namespace(namespace, api=api))
+            gone = Namespace(namespace, api=api)
+            wait_for(lambda: not gone.exists(), timeout,
+                     f"namespace {namespace} was not gone within {timeout:.0f}s")
+            return
+
+        def all_gone() -> bool:
+            return not _pods(api, namespace, names) and \
+                not _own_clusters(api, namespace, names, uids)
+
+        wait_for(all_gone, timeout, f"the pods and Dask clusters of Job {names.job} were "
+                                    f"not gone within {timeout:.0f}s")
+    emit(Event(Phase.TESTING, f"Removed Job {names.job} and its Dask clusters", detail=True))
