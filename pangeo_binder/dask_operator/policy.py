@@ -210,6 +210,17 @@ DASK_KINDS = {"daskclusters": "DaskCluster", "daskworkergroups": "DaskWorkerGrou
 DASK_COMPONENT_LABEL = "dask.org/cluster-name"
 
 
+# A DaskCluster deleted while one of its timers (the operator's autoshutdown, or
+# own_existing_cluster) is mid-run keeps its finalizer until kopf looks again: by
+# default a minute later, so a gone session's cluster and its quota stayed a minute.
+TIMER_EXIT_POLLING = 1  # seconds
+
+
+@kopf.on.startup()
+async def release_deleted_clusters_promptly(settings: kopf.OperatorSettings, **_) -> None:
+    settings.background.cancellation_polling = TIMER_EXIT_POLLING
+
+
 @kopf.on.startup()
 async def serve_admission(settings: kopf.OperatorSettings, **_) -> None:
     """Serve the admission webhooks (deploy/dask-operator/webhooks.yaml names them) with
