@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from . import refuse_unwritable
 from .notebooks import NotebookReport, NotebookResult, NotebookTestError, Status
 
 _SYMBOL = {Status.PASSED: "✅", Status.FAILED: "❌", Status.TIMEOUT: "⏱️", Status.ERROR: "⚠️"}
@@ -135,10 +136,7 @@ def rich_table(report: NotebookReport):
 def check_writable(*paths: Path | None) -> None:
     """Refuse, before any notebook runs, report files that could not be written."""
     for path in paths:
-        if path is not None and not path.parent.is_dir():
-            raise NotebookTestError(f"cannot write {path}: no directory {path.parent}")
-        if path is not None and path.is_dir():
-            raise NotebookTestError(f"cannot write {path}: it is a directory")
+        refuse_unwritable(path)
 
 
 def write_reports(report: NotebookReport, junit: Path | None, summary: Path | None) -> None:

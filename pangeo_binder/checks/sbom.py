@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..errors import PangeoBinderError
+from . import refuse_unwritable
 from .verify import Ecosystem, Package, Verification
 
 if TYPE_CHECKING:
@@ -117,9 +118,7 @@ def check_writable(path: Path | None) -> None:
     """Before any work: the SBOM's directory exists and the library is installed."""
     if path is None:
         return
-    if not path.parent.is_dir():
-        raise PangeoBinderError(f"cannot write the SBOM to {path}: no directory "
-                                f"{path.parent}")
+    refuse_unwritable(path, "the SBOM to ")
     try:
         import cyclonedx  # noqa: F401
     except ImportError:
