@@ -30,6 +30,7 @@ import os
 import kopf
 import kr8s
 
+from . import schedulers
 from .admission import (
     Policy,
     Session,
@@ -41,6 +42,11 @@ from .admission import (
     service_violations,
     worker_counts,
 )
+
+# dask-kubernetes' controller unpickles what a scheduler answers over Dask RPC and deletes
+# Deployments by the names a scheduler returns: its scheduler calls are replaced by ours
+# (HTTP and JSON only, names checked against the worker group's own), or it does not start.
+schedulers.install()
 
 DASK_GROUP = "kubernetes.dask.org"
 # Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
