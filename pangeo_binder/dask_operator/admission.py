@@ -6,12 +6,15 @@ those objects, so without these rules any user could run a privileged pod, mount
 node's disk or leave the caps behind. In a session namespace, the API server asks the
 operator (pangeo_binder.dask_operator.policy) before any such object or pod exists:
 
-- `restrict` fills in the restricted pod security (uid 1000, non-root, no privilege
-  escalation, no capabilities, the runtime's seccomp profile) where a spec says nothing,
-  so `KubeCluster()`'s plain specs pass, and gives every Dask container the session's
-  TLS credentials (`tls_env`): scheduler and workers accept only connections that
-  present them;
-- `violations` names every rule a spec breaks; one is enough to refuse it.
+- `restrict` sets the pod security the policy fixes (uid and gid 1000, non-root, no
+  privilege escalation, no API token) and fills in what a spec may choose but leaves out
+  (the runtime's seccomp profile, dropping ALL capabilities), so `KubeCluster()`'s plain
+  specs pass, and gives every Dask container the session's TLS credentials
+  (`tls_env`): scheduler and workers accept only connections that present them;
+- `dask_violations` and `metadata_violations` name every rule an object breaks: an
+  allow-list at least as strict as Pod Security `restricted` (pod_security), the
+  session's images and caps, and the labels only pangeo-binder and the operator set.
+  One is enough to refuse it.
 
 Pure functions over plain dicts: no kopf, no API calls (the caller gathers the session's
 images and worker counts), so every rule is unit-tested on its own.
@@ -23,16 +26,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-NB_UID = 1000
+from .pod_security import (
+    NB_UID,
+    annotation_violations,
+    containers,
+    env_violations,
+    pod_security_violations,
+)
+
+# Pod security whose value the policy fixes: `restrict` sets it, whatever a spec says.
 POD_SECURITY = {"runAsUser": NB_UID, "runAsGroup": NB_UID, "fsGroup": NB_UID,
-                "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+                "runAsNonRoot": True}
 # Added to every pod by Kubernetes itself (DefaultTolerationSeconds).
 DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
 )
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # Every session namespace holds its Dask clusters' credentials in this Secret: one key
 # and self-signed certificate, made for that session alone, which is also the only CA its
@@ -70,28 +79,79 @@ class Policy:
 
 @dataclass(frozen=True)
 class Session:
-    """What the namespace's session may use: its images and its worker cap."""
+    """What the namespace's session may use: its images, its ServiceAccounts (a Dask
+    pod may name one, or none) and its worker cap."""
 
     images: frozenset[str] = field(default_factory=frozenset)
     max_workers: int | None = None
+    accounts: frozenset[str] = field(default_factory=frozenset)
+
+
+def templates(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, dict, bool]]:
+    """The templates in a Dask object's spec whose `metadata` the operator copies onto
+    what it makes, with where they are and whether their `spec` is a pod spec."""
+    def at(path: str, value: Any, pod: bool = True) -> Iterator[tuple[str, dict, bool]]:
+        if isinstance(value, dict):
+            yield path, value, pod
+
+    if kind == "DaskCluster":
+        yield from at("spec.scheduler", spec.get("scheduler"))
+        yield from at("spec.worker", spec.get("worker"))
+    elif kind == "DaskWorkerGroup":
+        yield from at("spec.worker", spec.get("worker"))
+    elif kind == "DaskJob":
+        yield from at("spec.job", spec.get("job"))
+        yield from at("spec.cluster", spec.get("cluster"), pod=False)
+        cluster = (spec.get("cluster") or {}).get("spec") or {}
+        for path, template, pod in templates("DaskCluster", cluster):
+            yield f"spec.cluster.{path}", template, pod
 
 
 def pod_specs(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
     """The pod specs inside a Dask object's spec, with where they are."""
-    def at(path: str, value: Any) -> Iterator[tuple[str, dict]]:
-        if isinstance(value, dict):
-            yield path, value
+    for path, template, pod in templates(kind, spec):
+        if pod and isinstance(template.get("spec"), dict):
+            yield f"{path}.spec", template["spec"]
 
-    if kind == "DaskCluster":
-        yield from at("spec.scheduler.spec", (spec.get("scheduler") or {}).get("spec"))
-        yield from at("spec.worker.spec", (spec.get("worker") or {}).get("spec"))
-    elif kind == "DaskWorkerGroup":
-        yield from at("spec.worker.spec", (spec.get("worker") or {}).get("spec"))
-    elif kind == "DaskJob":
-        yield from at("spec.job.spec", (spec.get("job") or {}).get("spec"))
-        cluster = (spec.get("cluster") or {}).get("spec") or {}
-        for path, pod in pod_specs("DaskCluster", cluster):
-            yield f"spec.cluster.{path}", pod
+
+def copied_metadata(kind: str, body: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
+    """Every metadata of a Dask object that the operator copies onto the objects and
+    pods it makes: the object's own, and its templates' (dask-kubernetes' controller
+    merges the object's labels and annotations with each template's)."""
+    yield "metadata", body.get("metadata") or {}
+    for path, template, _ in templates(kind, body.get("spec") or {}):
+        if isinstance(template.get("metadata"), dict):
+            yield f"{path}.metadata", template["metadata"]
+
+
+def _reserved(key: str, value: Any) -> bool:
+    # The marks of session pods and pangeo-binder's own objects, and the labels by which
+    # the operator finds a cluster's scheduler, workers and groups.
+    return key.startswith(("pangeo-binder/", "dask.org/")) or (
+        key == "app.kubernetes.io/part-of" and value == "pangeo-binder")
+
+
+def metadata_violations(kind: str, body: Mapping[str, Any], old: Mapping[str, Any] | None,
+                        operator: bool = False) -> list[str]:
+    """Reserved labels and annotations, and security annotations, that a Dask object
+    adds anywhere the operator copies metadata from. What an update leaves as it was
+    had been admitted (or set by the operator): refusing it would only block cleanup.
+    The operator itself labels the objects it makes with dask.org/*."""
+    before = dict(copied_metadata(kind, old)) if old is not None else {}
+    found = []
+    for where, meta in copied_metadata(kind, body):
+        for part in ("labels", "annotations"):
+            was = (before.get(where) or {}).get(part) or {}
+            added = {key: value for key, value in (meta.get(part) or {}).items()
+                     if key not in was or was[key] != value}
+            for key, value in added.items():
+                if _reserved(key, value) and not (
+                        operator and where == "metadata" and key.startswith("dask.org/")):
+                    found.append(f"{where}.{part}[{key}]: reserved for pangeo-binder and "
+                                 "the Dask operator")
+            if part == "annotations":
+                found += annotation_violations(added, where)
+    return found
 
 
 def _without_dashboard(args: list[str]) -> list[str]:
@@ -107,53 +167,62 @@ def _without_dashboard(args: list[str]) -> list[str]:
     return [*kept, "--no-dashboard"]
 
 
+def operator_env(scheduler: bool = True) -> list[dict[str, Any]]:
+    """The Dask settings the operator gives a Dask container (`tls_env`, and the
+    scheduler's HTTP routes); the only values of those settings a spec may hold."""
+    ours = tls_env()
+    if scheduler:
+        ours.append({"name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES",
+                     "value": repr(SCHEDULER_HTTP_ROUTES)})
+    return ours
+
+
 def restrict(pod: dict, scheduler: bool = False, worker: bool = False) -> None:
-    """Fill in the restricted security settings a pod spec leaves out, and set the
-    session's TLS configuration (replacing any of the same names), in place.
+    """Set the restricted security settings whose value the policy fixes (overwriting
+    what a spec says), fill in the others a spec leaves out (the runtime's seccomp
+    profile, dropping ALL capabilities), and set the session's TLS configuration
+    (replacing any of the same names), in place. Anything else a spec says is for the
+    validator to refuse.
+
+    Dask pods get no ServiceAccount token: the operator, not its schedulers, workers or
+    job runners, talks to the Kubernetes API, and a token there would hand its rights to
+    every task the workers run.
 
     A worker's own dashboard is turned off: it is plain HTTP without authentication,
     and no session can reach it (jupyter-server-proxy lets a session reach only its
     namespace's Services; the scheduler's dashboard shows the workers). Without it a
     worker starts sooner, without Bokeh."""
-    security = pod.setdefault("securityContext", {})
-    for key, value in POD_SECURITY.items():
-        security.setdefault(key, value)
-    ours = tls_env()
-    if scheduler:
-        ours.append({"name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES",
-                     "value": repr(SCHEDULER_HTTP_ROUTES)})
+    security = pod["securityContext"] = pod.get("securityContext") or {}
+    security.update(POD_SECURITY)
+    security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    pod["automountServiceAccountToken"] = False
+    ours = operator_env(scheduler)
     names = {entry["name"] for entry in ours}
-    for name in _CONTAINER_LISTS:
-        for container in pod.get(name) or []:
-            security = container.setdefault("securityContext", {})
-            for key, value in CONTAINER_SECURITY.items():
-                security.setdefault(key, value)
-            env = [e for e in container.get("env") or [] if e.get("name") not in names]
-            container["env"] = env + ours
-            args = container.get("args") or []
-            if worker and "--dashboard" in args:
-                container["args"] = _without_dashboard(args)
+    for _, container in containers(pod):
+        security = container["securityContext"] = container.get("securityContext") or {}
+        security["allowPrivilegeEscalation"] = False
+        for key in ("runAsUser", "runAsGroup", "runAsNonRoot"):
+            if key in security:
+                security[key] = POD_SECURITY[key]
+        capabilities = security["capabilities"] = security.get("capabilities") or {}
+        drop = capabilities.get("drop") or []
+        if "ALL" not in drop:
+            capabilities["drop"] = [*drop, "ALL"]
+        env = [e for e in container.get("env") or [] if e.get("name") not in names]
+        container["env"] = env + ours
+        args = container.get("args") or []
+        if worker and "--dashboard" in args:
+            container["args"] = _without_dashboard(args)
 
 
-def _containers(pod: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for name in _CONTAINER_LISTS:
-        for index, container in enumerate(pod.get(name) or []):
-            yield f"{name}[{index}]", container
-
-
-def pod_violations(pod: Mapping[str, Any], where: str, session: Session,
-                   policy: Policy) -> list[str]:
-    """The rules `pod` (a pod spec at `where`) breaks."""
-    found = []
-    for key in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod.get(key):
-            found.append(f"{where}.{key}: host namespaces are not allowed")
+def pod_violations(pod: Mapping[str, Any], where: str, session: Session, policy: Policy,
+                   dask: bool = True, images: bool = True) -> list[str]:
+    """The rules `pod` (a pod spec at `where`) breaks: Pod Security `restricted` and
+    more (pod_security), the session's images (unless `images` is false), and for a Dask
+    pod (not a session's own) no API token and only the operator's Dask settings."""
+    found = pod_security_violations(pod, where)
     if pod.get("nodeName"):
         found.append(f"{where}.nodeName: choosing a node is not allowed")
-    for volume in pod.get("volumes") or []:
-        if "hostPath" in volume:
-            found.append(f"{where}.volumes[{volume.get('name')}]: hostPath volumes are "
-                         "not allowed")
     priority = pod.get("priorityClassName")
     if priority and priority not in policy.priority_classes:
         found.append(f"{where}.priorityClassName: priority class {priority!r} is not "
@@ -162,30 +231,20 @@ def pod_violations(pod: Mapping[str, Any], where: str, session: Session,
     for toleration in pod.get("tolerations") or []:
         if not any(_same_toleration(toleration, known) for known in allowed):
             found.append(f"{where}.tolerations: toleration {dict(toleration)} is not allowed")
-    pod_security = pod.get("securityContext") or {}
-    for container_where, container in _containers(pod):
+    if dask:
+        if pod.get("automountServiceAccountToken") is not False:
+            found.append(f"{where}.automountServiceAccountToken: must be false")
+        for key in ("serviceAccountName", "serviceAccount"):
+            if pod.get(key) not in (None, "", "default", *session.accounts):
+                found.append(f"{where}.{key}: only the session's ServiceAccount")
+    for container_where, container in containers(pod):
         place = f"{where}.{container_where}"
         image = container.get("image", "")
-        if image not in session.images and not any(image.startswith(prefix)
-                                                   for prefix in policy.image_prefixes):
+        if images and image not in session.images and \
+                not any(image.startswith(prefix) for prefix in policy.image_prefixes):
             found.append(f"{place}: image {image!r} is not the session's image")
-        security = container.get("securityContext") or {}
-        if security.get("privileged"):
-            found.append(f"{place}: privileged containers are not allowed")
-        if security.get("allowPrivilegeEscalation", True) is not False:
-            found.append(f"{place}: allowPrivilegeEscalation must be false")
-        capabilities = security.get("capabilities") or {}
-        if capabilities.get("add"):
-            found.append(f"{place}: adding capabilities is not allowed")
-        if "ALL" not in (capabilities.get("drop") or []):
-            found.append(f"{place}: capabilities must drop ALL")
-        user = security.get("runAsUser", pod_security.get("runAsUser"))
-        if user != NB_UID:
-            found.append(f"{place}: must run as uid {NB_UID}, not {user}")
-        if not security.get("runAsNonRoot", pod_security.get("runAsNonRoot")):
-            found.append(f"{place}: runAsNonRoot must be true")
-        if any(port.get("hostPort") for port in container.get("ports") or []):
-            found.append(f"{place}: host ports are not allowed")
+        if dask:
+            found += env_violations(container, place, operator_env())
     return found
 
 
@@ -206,11 +265,15 @@ def service_violations(service: Mapping[str, Any], where: str) -> list[str]:
 
 
 def dask_violations(kind: str, spec: Mapping[str, Any], session: Session,
-                    policy: Policy) -> list[str]:
-    """The rules a Dask object (of `kind`, with `spec`) breaks."""
+                    policy: Policy, unchanged: bool = False) -> list[str]:
+    """The rules a Dask object (of `kind`, with `spec`) breaks. With `unchanged` (an
+    update that leaves the spec as it was admitted), the rules that depend on the
+    session's state, which may have changed since (its images, its cap), are not
+    applied: a cluster made before the session restarted with another image must still
+    be scaled down, released by the operator's finalizer and deleted."""
     found = []
     for where, pod in pod_specs(kind, spec):
-        found += pod_violations(pod, where, session, policy)
+        found += pod_violations(pod, where, session, policy, images=not unchanged)
     cluster = (spec if kind == "DaskCluster" else
                (spec.get("cluster") or {}).get("spec") or {} if kind == "DaskJob" else None)
     if cluster is not None:
@@ -218,7 +281,7 @@ def dask_violations(kind: str, spec: Mapping[str, Any], session: Session,
             "spec.cluster.spec.scheduler.service"
         found += service_violations((cluster.get("scheduler") or {}).get("service") or {},
                                     where)
-    if kind == "DaskAutoscaler" and session.max_workers is not None:
+    if kind == "DaskAutoscaler" and session.max_workers is not None and not unchanged:
         maximum = int(spec.get("maximum") or 0)
         if maximum > session.max_workers:
             found.append(f"spec.maximum: {maximum} workers is more than this session's "
@@ -269,3 +332,80 @@ def cap_violation(kind: str, name: str, spec: Mapping[str, Any], counts: Mapping
         return (f"spec.worker.replicas: {total} workers in all of this session's Dask "
                 f"clusters is more than its cap of {session.max_workers}")
     return None
+
+
+def object_violations(kind: str, body: Mapping[str, Any], old: Mapping[str, Any] | None,
+                      session: Session, policy: Policy, operator: bool = False,
+                      counts: Mapping[str, int] | None = None) -> list[str]:
+    """Every rule a Dask object breaks when it is made (`old` None) or changed: any
+    update, deleting or not, its spec changed or not (a metadata-only patch, or a patch
+    of an object kept alive by a finalizer, is an update like any other). `counts` are
+    the namespace's workers (`worker_counts`) when `kind` has workers of its own."""
+    spec = body.get("spec") or {}
+    unchanged = old is not None and (old.get("spec") or {}) == spec
+    found = metadata_violations(kind, body, old, operator)
+    found += dask_violations(kind, spec, session, policy, unchanged=unchanged)
+    if counts is not None and not unchanged and (
+            cap := cap_violation(kind, body["metadata"]["name"], spec, counts, session)):
+        found.append(cap)
+    return found
+
+
+def scale_violations(name: str, replicas: int, old_replicas: int | None,
+                     groups: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
+                     session: Session) -> list[str]:
+    """daskworkergroups/NAME/scale (an autoscaling/v1 Scale of spec.worker.replicas) is
+    counted against the cap exactly as the same change of the worker group itself."""
+    if replicas == old_replicas:
+        return []
+    group = next((g for g in groups if g["metadata"]["name"] == name), {})
+    spec = dict(group.get("spec") or {})
+    spec["worker"] = {**(spec.get("worker") or {}), "replicas": replicas}
+    cap = cap_violation("DaskWorkerGroup", name, spec, counts, session)
+    return [cap] if cap else []
+
+
+# Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
+# sets app.kubernetes.io/component itself, so the mark is a label of our own).
+SESSION_LABEL = "pangeo-binder/session"
+SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder", SESSION_LABEL: "true"}
+DASK_LABEL_PREFIX = "dask.org/"
+
+
+def session_selector() -> str:
+    """The label selector of a namespace's session pods: never a Dask pod (every pod the
+    Dask operator makes carries dask.org/cluster-name), whatever labels it was given."""
+    return ",".join([*(f"{k}={v}" for k, v in SESSION_SELECTOR.items()),
+                     f"!{DASK_LABEL_PREFIX}cluster-name"])
+
+
+def pod_admission_violations(body: Mapping[str, Any], old: Mapping[str, Any] | None,
+                             session: Session, policy: Policy,
+                             made_by_operator: bool) -> list[str]:
+    """Every rule a pod in a session namespace breaks when it is made (`old` None) or
+    changed. Only a session pod (its launcher's, not anything the Dask operator or a
+    controller makes from a Dask object) carries the session label: the operator makes
+    such a pod the owner of the session's clusters and ends them with it. A session pod
+    runs its own image and may hold the session's API token (KubeCluster() needs it);
+    every other pod is a Dask pod."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    found = []
+    if SESSION_LABEL in labels and (made_by_operator or any(
+            key.startswith(DASK_LABEL_PREFIX) for key in labels)):
+        found.append(f"metadata.labels[{SESSION_LABEL}]: only session pods carry it, not "
+                     "Dask pods")
+    if old is not None:
+        # Only its metadata can change on a pod that exists: it cannot become a session
+        # pod later.
+        was = (old.get("metadata") or {}).get("labels") or {}
+        if SESSION_LABEL in labels and labels[SESSION_LABEL] != was.get(SESSION_LABEL):
+            found.append(f"metadata.labels[{SESSION_LABEL}]: a pod is a session pod from "
+                         "the start or never")
+        return found
+    found += annotation_violations((body.get("metadata") or {}).get("annotations") or {},
+                                   "metadata")
+    pod = body.get("spec") or {}
+    if SESSION_LABEL in labels and not found:
+        own = Session(images=frozenset(c.get("image", "") for _, c in containers(pod)))
+        return pod_violations(pod, "spec", own, policy, dask=False)
+    return found + pod_violations(pod, "spec", session, policy)
