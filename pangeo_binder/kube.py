@@ -6,6 +6,7 @@ is readable in one file; this module only connects, creates-if-missing and delet
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import warnings
@@ -27,11 +28,50 @@ class KubernetesError(PangeoBinderError):
 
 
 def dns_name(text: str, max_length: int = 40) -> str:
-    """A DNS-1123 label made from `text` (user names become object names)."""
+    """A DNS-1123 label made from `text`. Many texts give one label (`a.b`, `a_b`, `A.B`
+    all give `a-b`), so never for user names: `user_slug` is one name per user."""
     name = _DNS_LABEL.sub("-", text.lower()).strip("-")[:max_length].strip("-")
     if not name:
         raise KubernetesError(f"{text!r} cannot be made into a Kubernetes name")
     return name
+
+
+# KubeSpawner 7's `{safe_username}` is at most this long; with it, `pangeo-SLUG-session`
+# (the Service, which must be a DNS-1035 label) fills 63 characters at most.
+USER_SLUG_LENGTH = 48
+# The exact user name, on the namespace and on every object made for the user: the label
+# `pangeo-binder/user` holds only the slug, and ownership is decided by this.
+USER_ANNOTATION = "pangeo-binder/user-name"
+_SAFE_SLUG = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+_HASH_LENGTH = 8
+
+
+def user_slug(user: str, max_length: int = USER_SLUG_LENGTH) -> str:
+    """The user's name in object names and labels, one slug per user name.
+
+    The scheme of KubeSpawner 7's safe slug, so that `launch --kubernetes` and the hub
+    make the same namespace for a user: a name that is already a lower-case DNS label
+    (starting with a letter, no `--`, at most `max_length`) is its own slug; any other
+    becomes a readable part, `---` and a hash of the exact name. The two kinds cannot
+    meet (only hashed slugs hold `---`), and hashed ones differ by their hash.
+    """
+    if "--" not in user and len(user) <= max_length and _SAFE_SLUG.fullmatch(user):
+        return user
+    digest = hashlib.sha256(user.encode()).hexdigest()[:_HASH_LENGTH]
+    room = max_length - len("---") - _HASH_LENGTH
+    if room < 1:
+        raise ValueError(f"no room for a user slug in {max_length} characters")
+    readable = _NOT_ALPHANUMERIC.sub("-", user.lower()).lstrip("-")[:room].rstrip("-")
+    if readable and not readable[0].isalpha():  # a DNS-1035 label starts with a letter
+        readable = "x-" + readable[:room - 2]
+    return f"{readable or 'x'}---{digest}"
+
+
+def made_for(metadata: Mapping[str, Any], user: str) -> bool:
+    """Whether an object was made for exactly `user` (by its annotation: slugs are for
+    names, and an object without the annotation is nobody's to take over)."""
+    return (metadata.get("annotations") or {}).get(USER_ANNOTATION) == user
 
 
 def render(name: str, **values: Any) -> list[dict[str, Any]]:

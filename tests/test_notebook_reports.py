@@ -194,9 +194,9 @@ def test_the_job_pod_is_made_like_a_session_pod_and_passes_admission():
     from pangeo_binder.dask_operator.admission import Policy, Session, pod_violations
     from pangeo_binder.sessions.launch import KubeTarget
 
-    names = JobNames.new("Ada Lovelace")
+    names = JobNames.new("ada-lovelace")
     job = job_manifest("registry.example.org/tutorial:abc", NotebookOptions(timeout=60),
-                       JobTarget(KubeTarget(user="Ada Lovelace")), names, deadline=600)
+                       JobTarget(KubeTarget(user="ada-lovelace")), names, deadline=600)
     assert job["kind"] == "Job" and job["metadata"]["namespace"] == "pangeo-ada-lovelace"
     assert job["metadata"]["name"] == names.job and len(names.job) <= 63
     assert job["spec"]["backoffLimit"] == 0

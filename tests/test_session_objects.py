@@ -11,17 +11,20 @@ from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_mani
 IMAGE = "registry.example.org/binder-org-repo:0123456789abcdef"
 
 
-def objects(user="Ada.Lovelace", namespace=None, caps=None):
+def objects(user="ada-lovelace", namespace=None, caps=None):
     target = KubeTarget(user=user, namespace=namespace)
     manifests = session_manifests(IMAGE, target, caps or DaskCaps(), "t0k")
     return {m["kind"]: m for m in manifests}
 
 
 def test_one_namespace_per_user_with_deterministic_names():
-    names = SessionNames.of(KubeTarget(user="Ada.Lovelace"))
+    names = SessionNames.of(KubeTarget(user="ada-lovelace"))
     assert names.namespace == "pangeo-ada-lovelace"
     assert names.session == "pangeo-ada-lovelace-session"
-    assert SessionNames.of(KubeTarget(user="Ada.Lovelace")) == names
+    assert SessionNames.of(KubeTarget(user="ada-lovelace")) == names
+    # A name that is not a DNS label keeps a readable part and gets a hash of itself.
+    assert SessionNames.of(KubeTarget(user="Ada.Lovelace")).namespace == \
+        "pangeo-ada-lovelace---a99708eb"
     assert SessionNames.of(KubeTarget(user="ada", namespace="class")).namespace == "class"
 
 

@@ -24,14 +24,14 @@ from ..kube import (
     KubernetesError,
     connect,
     delete_if_present,
-    dns_name,
     ensure,
     kubernetes_errors,
     render,
+    user_slug,
     wait_for,
 )
 from ..sessions.dask_policy import DaskCaps, session_dask_env
-from ..sessions.launch import KubeTarget, SessionNames, prepare_user_access
+from ..sessions.launch import KubeTarget, SessionNames, mark_owner, prepare_user_access
 from .notebooks import (
     RUNNER,
     STARTUP_SECONDS,
@@ -42,6 +42,9 @@ from .notebooks import (
 )
 
 RUN_LABEL = "pangeo-binder/notebook-test"
+# A Job's name is a label value on its pods (63 characters at most): room for
+# "pangeo-", "-test-" and the run's 6 hex digits.
+_JOB_SLUG_LENGTH = 63 - len("pangeo-") - len("-test-") - 6
 # Pod states that waiting will not mend.
 _HOPELESS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
              "CreateContainerConfigError", "CreateContainerError"}
@@ -61,7 +64,8 @@ class JobNames:
     @classmethod
     def new(cls, user: str) -> JobNames:
         run = secrets.token_hex(3)
-        return cls(job=f"pangeo-{dns_name(user)}-test-{run}", clusters=f"nbtest-{run}-")
+        return cls(job=f"pangeo-{user_slug(user, _JOB_SLUG_LENGTH)}-test-{run}",
+                   clusters=f"nbtest-{run}-")
 
 
 def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: JobNames,
@@ -72,9 +76,11 @@ def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: Jo
                 "DASK_KUBERNETES__NAME": names.clusters + "{uuid}"}
     args = ["python", "-c", RUNNER.read_text(), *options.runner_args()]
     [manifest] = render("checks/notebook-job.yaml.j2", job=names.job,
-                        namespace=session.namespace, user=dns_name(job.target.user),
+                        namespace=session.namespace, user=user_slug(job.target.user),
                         names=session, image=image, caps=job.caps, args=args,
                         dask_env=dask_env, tls_env=tls_env(), deadline=deadline)
+    # The exact user name on the Job and its pod, as on the session's objects.
+    mark_owner([manifest, manifest["spec"]["template"]], job.target.user)
     return manifest
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..dask_operator.admission import tls_env
 from ..errors import PangeoBinderError
-from ..kube import connect, dns_name
+from ..kube import USER_ANNOTATION, connect, user_slug
 from ..sessions.dask_policy import DaskCaps, quantity, session_dask_env
 from ..sessions.launch import (
     KubeTarget,
@@ -46,7 +46,11 @@ from ..sessions.launch import (
     prepare_user_access,
 )
 
-NAMESPACE_TEMPLATE = "pangeo-{username}"  # as `launch --kubernetes`: pangeo-USER
+# As `launch --kubernetes` (SessionNames): pangeo-SLUG, with KubeSpawner 7's safe slug
+# (`kube.user_slug`), one namespace per user name. `{username}` gives that slug only under
+# the default `slug_scheme = "safe"`; under "escape" it would be an escaped name that is
+# not length-bounded and not the launcher's, so the template names the safe field.
+NAMESPACE_TEMPLATE = "pangeo-{safe_username}"
 # The labels the Dask operator's policy looks for to make the pod own the user's clusters
 # (operator_policy.SESSION_SELECTOR; that module runs without this one's dependencies).
 SESSION_LABELS = {"app.kubernetes.io/part-of": "pangeo-binder",
@@ -126,7 +130,12 @@ class HubPolicy:
         spawner.image = image
         spawner.service_account = names.account
         spawner.extra_labels = {**spawner.extra_labels, **SESSION_LABELS,
-                                "pangeo-binder/user": dns_name(user)}
+                                "pangeo-binder/user": user_slug(user)}
+        # The exact name, as on the session's other objects. KubeSpawner expands {name}
+        # templates in annotations: a name's braces are escaped.
+        spawner.extra_annotations = {
+            **spawner.extra_annotations,
+            USER_ANNOTATION: user.replace("{", "{{").replace("}", "}}")}
         # KubeSpawner expands {name} templates in environment values: escape the braces
         # of JSON and of Dask's dashboard link template.
         dask_env = {key: value.replace("{", "{{").replace("}", "}}")
@@ -148,7 +157,8 @@ class HubPolicy:
         def clean() -> tuple[int, bool]:
             api = connect()
             return (delete_dask_clusters(api, spawner.namespace),
-                    delete_session_namespace(api, spawner.namespace, hub_account()))
+                    delete_session_namespace(api, spawner.namespace, hub_account(),
+                                             spawner.user.name))
 
         clusters, deleted = await asyncio.to_thread(clean)
         spawner.log.info("pangeo-binder: %s stopped: %d Dask cluster(s) deleted, "

@@ -22,13 +22,16 @@ from ..engine import Engine
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase
 from ..kube import (
+    USER_ANNOTATION,
     KubernetesError,
     connect,
     delete_if_present,
     dns_name,
     ensure,
     kubernetes_errors,
+    made_for,
     render,
+    user_slug,
     wait_for,
 )
 from .dask_policy import (
@@ -74,11 +77,33 @@ class SessionNames:
 
     @classmethod
     def of(cls, target: KubeTarget) -> SessionNames:
-        user = dns_name(target.user)
-        base = f"pangeo-{user}"
+        # As the hub's NAMESPACE_TEMPLATE: one user, one namespace, by either path.
+        base = f"pangeo-{user_slug(target.user)}"
         return cls(namespace=target.namespace or base, account=base, role=f"{base}-dask",
                    quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session",
                    ingress=f"{base}-ingress", egress=f"{base}-egress")
+
+    def own_namespace(self, target: KubeTarget) -> bool:
+        """Whether the namespace is the one made for this user alone (not one named on
+        the command line, which several users' sessions may share)."""
+        return self.namespace == f"pangeo-{user_slug(target.user)}"
+
+
+def mark_owner(manifests: list[dict], user: str) -> list[dict]:
+    """The manifests with the user's exact name annotated: what `made_for` checks before
+    an object is reused or deleted (labels hold only the slug)."""
+    for manifest in manifests:
+        manifest["metadata"].setdefault("annotations", {})[USER_ANNOTATION] = user
+    return manifests
+
+
+def check_owner(obj, target: KubeTarget) -> None:
+    """Refuse an object that was made for another user (or by a pangeo-binder that did
+    not yet mark its objects): its token, account or pod are not this user's to take."""
+    if not made_for(obj.metadata, target.user):
+        raise KubernetesError(
+            f"{obj.kind} {obj.name} in namespace {obj.namespace} was not made for "
+            f"{target.user}; nothing of it is used or removed (ask an administrator)")
 
 
 @dataclass(frozen=True)
@@ -159,10 +184,11 @@ def stop_local(image: str, engine: Engine) -> bool:
 def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
                       token: str) -> list[dict]:
     names = SessionNames.of(target)
-    return render("session/objects.yaml.j2", names=names, namespace=names.namespace,
-                  user=dns_name(target.user), image=image, caps=caps, quota=caps.quota(),
-                  token=token, dask_env=session_dask_env(image, names.namespace, caps),
-                  tls_env=tls_env())
+    return mark_owner(render(
+        "session/objects.yaml.j2", names=names, namespace=names.namespace,
+        user=user_slug(target.user), image=image, caps=caps, quota=caps.quota(), token=token,
+        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env()),
+        target.user)
 
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
@@ -174,8 +200,6 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
 
     labels = {
         "app.kubernetes.io/part-of": "pangeo-binder",
-        # What the Dask operator's admission webhooks select session namespaces by.
-        "pangeo-binder/user": dns_name(target.user),
         # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod the
         # product makes here passes the restricted profile.
         "pod-security.kubernetes.io/enforce": "restricted",
@@ -185,14 +209,26 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
     annotations = {MAX_WORKERS_ANNOTATION: str(caps.max_workers)}
     if hub_account:
         annotations[HUB_ACCOUNT_ANNOTATION] = hub_account
-    namespace = Namespace({"metadata": {"name": names.namespace, "labels": labels,
-                                        "annotations": annotations}}, api=api)
+    # Whose namespace it is: the label is what the Dask operator's admission webhooks
+    # select session namespaces by; the annotation, the exact name, decides ownership.
+    owner_label = {"pangeo-binder/user": user_slug(target.user)}
+    owner_annotation = {USER_ANNOTATION: target.user}
+    namespace = Namespace({"metadata": {
+        "name": names.namespace, "labels": {**labels, **owner_label},
+        "annotations": {**annotations, **owner_annotation}}}, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
         _wait_while_terminating(namespace)
         if not namespace.exists():
             namespace.create()
         else:
             namespace.refresh()
+            owner = namespace.annotations.get(USER_ANNOTATION)
+            if owner is None:  # made by hand, or before owners were marked: claim it
+                labels, annotations = {**labels, **owner_label}, \
+                    {**annotations, **owner_annotation}
+            elif owner != target.user and names.own_namespace(target):
+                raise KubernetesError(f"namespace {names.namespace} belongs to another user")
+            # (A shared namespace named on the command line keeps its first owner.)
             # A hub may not patch namespaces: it only ever finds them as it made them.
             if any(namespace.labels.get(k) != v for k, v in labels.items()) or any(
                     namespace.annotations.get(k) != v for k, v in annotations.items()):
@@ -201,7 +237,7 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
         _wait_for_hub_rights(api, names.namespace)
     ensure_credentials(api, names.namespace, {
         "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
-        "pangeo-binder/user": dns_name(target.user)})
+        "pangeo-binder/user": user_slug(target.user)})
 
 
 def _wait_while_terminating(namespace, timeout: float = 180) -> None:
@@ -244,9 +280,10 @@ def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,
     it."""
     names = SessionNames.of(target)
     _ensure_namespace(api, names, target, caps, hub_account)
-    for manifest in render("session/access.yaml.j2", names=names, namespace=names.namespace,
-                           user=dns_name(target.user), caps=caps, quota=caps.quota()):
-        ensure(api, manifest)
+    for manifest in mark_owner(render(
+            "session/access.yaml.j2", names=names, namespace=names.namespace,
+            user=user_slug(target.user), caps=caps, quota=caps.quota()), target.user):
+        check_owner(ensure(api, manifest), target)  # the account the session runs as
     return names
 
 
@@ -263,10 +300,11 @@ def delete_dask_clusters(api, namespace: str) -> int:
     return len(clusters)
 
 
-def delete_session_namespace(api, namespace: str, hub_account: str | None) -> bool:
-    """Delete `namespace` if the hub `hub_account` made it for a session; return whether
-    it did. The hub may delete only the namespaces whose rights the Dask operator bound
-    for it (deploy/jupyterhub/hub-rbac.yaml), and asks for no others."""
+def delete_session_namespace(api, namespace: str, hub_account: str | None,
+                             user: str) -> bool:
+    """Delete `namespace` if the hub `hub_account` made it for `user`'s session; return
+    whether it did. The hub may delete only the namespaces whose rights the Dask operator
+    bound for it (deploy/jupyterhub/hub-rbac.yaml), and asks for no others."""
     from kr8s.objects import Namespace
 
     if not hub_account:
@@ -278,7 +316,7 @@ def delete_session_namespace(api, namespace: str, hub_account: str | None) -> bo
             return False
         found.refresh()
         if found.annotations.get(HUB_ACCOUNT_ANNOTATION) != hub_account or \
-                "pangeo-binder/user" not in found.labels:
+                not made_for(found.metadata, user):
             return False
         return delete_if_present(found)
 
@@ -322,6 +360,7 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
         reused = existing.exists()
         if reused:
             existing.refresh()
+            check_owner(existing, target)  # never another user's session and token
             running = existing.spec.containers[0].image
             if running != image:
                 raise KubernetesError(
@@ -335,8 +374,9 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
     try:
         _ensure_namespace(api, names, target, caps)
         for manifest in session_manifests(image, target, caps, secrets.token_hex(16)):
-            ensure(api, manifest, wait_for_quota=deadline - time.monotonic(),
-                   on_wait=lambda why: emit(Event(Phase.LAUNCHING, why)))
+            check_owner(ensure(api, manifest, wait_for_quota=deadline - time.monotonic(),
+                               on_wait=lambda why: emit(Event(Phase.LAUNCHING, why))),
+                        target)
         pod = Pod.get(names.session, namespace=names.namespace, api=api)
         _wait_until_ready(pod, emit, deadline - time.monotonic())
         secret = Secret.get(names.token, namespace=names.namespace, api=api)
@@ -356,6 +396,9 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
 
 def _delete_session(api, names: SessionNames, target: KubeTarget,
                     delete_namespace: bool, force: bool = False) -> None:
+    """Remove the objects made for exactly this user; the namespace's own (its Dask
+    clusters and credentials), and with `delete_namespace` the namespace itself, only
+    when the namespace is the user's: another user's are never touched."""
     from kr8s.objects import (
         LimitRange,
         Namespace,
@@ -370,37 +413,60 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
     )
 
     ns = names.namespace
-    delete_dask_clusters(api, ns)
+    namespace = Namespace(ns, api=api)
+    with kubernetes_errors(f"cannot read namespace {ns}"):
+        ours = _read(namespace) and made_for(namespace.metadata, target.user)
+    if ours:
+        delete_dask_clusters(api, ns)
     with kubernetes_errors(f"cannot remove the session of {target.user}"):
-        delete_if_present(Pod(names.session, namespace=ns, api=api), force=force)
-        for cls, name in [(Service, names.session), (Secret, names.token),
-                          (RoleBinding, names.role), (Role, names.role),
+        for cls, name in [(Pod, names.session), (Service, names.session),
+                          (Secret, names.token), (RoleBinding, names.role), (Role, names.role),
                           (ServiceAccount, names.account), (ResourceQuota, names.quota),
                           (LimitRange, names.quota), (NetworkPolicy, names.ingress),
-                          (NetworkPolicy, names.egress), (Secret, DASK_TLS_SECRET)]:
-            delete_if_present(cls(name, namespace=ns, api=api))
-        if delete_namespace:
-            delete_if_present(Namespace(ns, api=api))
+                          (NetworkPolicy, names.egress)]:
+            obj = cls(name, namespace=ns, api=api)
+            if _read(obj) and made_for(obj.metadata, target.user):
+                delete_if_present(obj, force=force and cls is Pod)
+        if ours:
+            delete_if_present(Secret(DASK_TLS_SECRET, namespace=ns, api=api))
+            if delete_namespace:
+                delete_if_present(namespace)
+
+
+def _read(obj) -> bool:
+    """Refresh `obj` from the API server; False when there is no such object."""
+    import kr8s
+
+    try:
+        obj.refresh()
+    except kr8s.NotFoundError:
+        return False
+    return True
 
 
 def stop_kubernetes(target: KubeTarget, emit: Emit, timeout: float = 120) -> None:
     """Remove the user's session, its Dask clusters and its RBAC objects; the namespace
-    too when pangeo-binder made it for this user."""
+    too when pangeo-binder made it for this user. Only what was made for exactly this
+    user name goes: `a_b` never stops `a.b`, whatever their names' slugs."""
     from kr8s.objects import Namespace, Pod
 
     api = connect(target.kubeconfig, target.context)
     names = SessionNames.of(target)
     namespace = Namespace(names.namespace, api=api)
+    pod = Pod(names.session, namespace=names.namespace, api=api)
     with kubernetes_errors(f"cannot read namespace {names.namespace}"):
-        if not namespace.exists():
+        if not _read(namespace):
             emit(Event(Phase.READY, f"{target.user} has no session"))
             return
-        namespace.refresh()
-    ours = namespace.labels.get("pangeo-binder/user") == dns_name(target.user)
+        ours = made_for(namespace.metadata, target.user)
+        if not ours and names.own_namespace(target):
+            raise KubernetesError(f"namespace {names.namespace} was not made for "
+                                  f"{target.user}; nothing was stopped")
+        if _read(pod):
+            check_owner(pod, target)
     emit(Event(Phase.LAUNCHING, f"Stopping the session of {target.user}"))
     _delete_session(api, names, target, delete_namespace=ours)
-    gone = Namespace(names.namespace, api=api) if ours else \
-        Pod(names.session, namespace=names.namespace, api=api)
+    gone = namespace if ours else pod
     wait_for(lambda: not gone.exists(), timeout,
              f"the session of {target.user} was not gone in {timeout}s")
     emit(Event(Phase.READY, f"Stopped the session of {target.user}"))

@@ -48,7 +48,7 @@ from k8s_helpers import (
 )
 
 from pangeo_binder.hub.badge import BinderRepo
-from pangeo_binder.kube import dns_name
+from pangeo_binder.kube import user_slug
 from pangeo_binder.spec import parse_source
 
 pytestmark = pytest.mark.integration
@@ -250,7 +250,7 @@ def namespace_of(user: str) -> str:
     """The user's session namespace: `pangeo-{username}` with KubeSpawner's safe slug of
     the name (a temporary user's name may hold "--", which it escapes), found by the
     label pangeo-binder gives it."""
-    names = kubectl("get", "namespaces", "-l", f"pangeo-binder/user={dns_name(user)}",
+    names = kubectl("get", "namespaces", "-l", f"pangeo-binder/user={user_slug(user)}",
                     "-o", "jsonpath={.items[*].metadata.name}").split()
     assert len(names) == 1, (user, names)
     return names[0]
@@ -300,7 +300,7 @@ def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice, built):
     assert container["image"] == built[0]
     assert container["args"][0] == "jupyter-lab"  # BinderSpawner gives it the token
     ns = namespace_of(alice.username)
-    assert pod["spec"]["serviceAccountName"] == f"pangeo-{dns_name(alice.username)}"
+    assert pod["spec"]["serviceAccountName"] == f"pangeo-{user_slug(alice.username)}"
     assert pod["metadata"]["labels"]["pangeo-binder/session"] == "true"
     security = container["securityContext"]
     assert security["runAsUser"] == 1000 and security["allowPrivilegeEscalation"] is False
@@ -312,7 +312,7 @@ def test_a_spawn_lands_in_the_built_image_locked_down(hub, alice, built):
     assert env["DASK_KUBERNETES__IMAGE"]["value"] == built[0]
     assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"]["value"] == "True"
     role = json.loads(kubectl("-n", ns, "get", "role",
-                              f"pangeo-{dns_name(alice.username)}-dask", "-o", "json"))
+                              f"pangeo-{user_slug(alice.username)}-dask", "-o", "json"))
     assert {"kubernetes.dask.org"} <= {g for r in role["rules"] for g in r["apiGroups"]}
 
 
@@ -484,9 +484,9 @@ def test_a_spawn_may_not_choose_an_image_outside_the_allowed_prefixes(hub):
         hub.launch("docker.io/library/busybox:latest", mallory)
     assert not hub.request("GET", f"users/{mallory}")[1].get("servers")
     pods = kubectl("get", "pods", "--all-namespaces", "-l",
-                   f"pangeo-binder/user={dns_name(mallory)}", "-o", "name")
+                   f"pangeo-binder/user={user_slug(mallory)}", "-o", "name")
     assert pods.strip() == ""
-    assert kubectl("get", "namespaces", "-l", f"pangeo-binder/user={dns_name(mallory)}",
+    assert kubectl("get", "namespaces", "-l", f"pangeo-binder/user={user_slug(mallory)}",
                    "-o", "name") == ""
 
 
@@ -501,4 +501,4 @@ def test_a_spawn_without_a_launch_token_is_refused(hub, built):
                    .get("servers", {}).get("", {}).get("pending"), 60, "the spawn ended")
     assert not hub.request("GET", f"users/{user}")[1].get("servers")
     assert kubectl("get", "pods", "--all-namespaces", "-l",
-                   f"pangeo-binder/user={dns_name(user)}", "-o", "name") == ""
+                   f"pangeo-binder/user={user_slug(user)}", "-o", "name") == ""
