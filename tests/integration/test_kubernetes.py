@@ -392,6 +392,38 @@ def test_stop_removes_the_session_and_everything_it_made(alice):
                    "-A", "-l", f"pangeo-binder/user={BOB}", "-o", "name") == ""
 
 
+def test_names_alike_get_sessions_of_their_own(image):
+    """`a.b`, `a-b` and `a_b` were one DNS name, so one namespace: the second was handed
+    the first's session and token, and stopping the third stopped the first."""
+    dotted, dashed, underscored = f"nb.{RUN}", f"nb-{RUN}", f"nb_{RUN}"
+    try:
+        first, second = launch(image, dotted), launch(image, dashed)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "Found the session" not in second.stderr
+        ways_in = [result.stdout.strip() for result in (first, second)]
+        tokens = {way.rsplit("token=", 1)[1] for way in ways_in}
+        namespaces = [way.split("kubectl -n ", 1)[1].split()[0] for way in ways_in]
+        assert len(tokens) == 2 and len(set(namespaces)) == 2, ways_in
+        assert namespaces[1] == f"pangeo-{dashed}"  # an already safe name is kept
+        for user, ns in zip((dotted, dashed), namespaces, strict=True):
+            found = json.loads(kubectl("get", "namespace", ns, "-o", "json"))["metadata"]
+            assert found["annotations"]["pangeo-binder/user-name"] == user
+        pods = {ns: kubectl("-n", ns, "get", "pods", "-l", "app.kubernetes.io/component=session",
+                            "-o", "jsonpath={.items[*].metadata.uid}") for ns in namespaces}
+        assert all(pods.values()), pods
+
+        stopped = run_cli("stop", "--kubernetes", "--user", underscored)
+        assert stopped.returncode == 0, stopped.stderr
+        assert "has no session" in stopped.stderr
+        for ns, uid in pods.items():  # both sessions untouched
+            assert kubectl("-n", ns, "get", "pods", "-l", "app.kubernetes.io/component=session",
+                           "-o", "jsonpath={.items[*].metadata.uid}") == uid
+    finally:
+        for user in (dotted, dashed):
+            run_cli("stop", "--kubernetes", "--user", user)
+
+
 def test_an_image_that_cannot_start_leaves_nothing_behind(cluster):
     user = f"carol-{RUN}"
     result = run_cli("launch", f"pangeo-binder-test-missing/nothing:{RUN}", "--kubernetes",
