@@ -26,20 +26,23 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 
 import kopf
 import kr8s
 
 from . import schedulers
 from .admission import (
+    SESSION_LABEL,
     Policy,
     Session,
-    cap_violation,
-    dask_violations,
+    object_violations,
+    pod_admission_violations,
     pod_specs,
-    pod_violations,
     restrict,
+    scale_violations,
     service_violations,
+    session_selector,
     worker_counts,
 )
 
@@ -49,10 +52,7 @@ from .admission import (
 schedulers.install()
 
 DASK_GROUP = "kubernetes.dask.org"
-# Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
-# sets app.kubernetes.io/component itself, so the mark is a label of our own).
-SESSION_LABEL = "pangeo-binder/session"
-SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder", SESSION_LABEL: "true"}
+# Session pods carry admission.SESSION_SELECTOR's labels, and no Dask label.
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
 # As in pangeo_binder.sessions.dask_policy (this module runs without its dependencies).
 HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
@@ -67,9 +67,8 @@ async def _namespace(name: str):
 
 async def _session_pods(namespace: str) -> list:
     api = await kr8s.asyncio.api()
-    selector = ",".join(f"{k}={v}" for k, v in SESSION_SELECTOR.items())
     return [pod async for pod in api.async_get("pods", namespace=namespace,
-                                               label_selector=selector)]
+                                               label_selector=session_selector())]
 
 
 async def _is_session_namespace(namespace: str) -> bool:
@@ -213,7 +212,15 @@ async def grant_hub_rights(event, name, annotations, status, logger, **_) -> Non
 
 DASK_KINDS = {"daskclusters": "DaskCluster", "daskworkergroups": "DaskWorkerGroup",
               "daskjobs": "DaskJob", "daskautoscalers": "DaskAutoscaler"}
-DASK_COMPONENT_LABEL = "dask.org/cluster-name"
+# Whom the webhooks answer: a client certificate from this CA (a file), with this
+# common name, which the API server presents (its AdmissionConfiguration names it for
+# webhooks). Without them anyone who reaches the webhook's Service could ask it about any
+# namespace: what a session's cap is, whether an image is a session's.
+WEBHOOK_CLIENT_CA = "PANGEO_BINDER_WEBHOOK_CLIENT_CA"
+WEBHOOK_CLIENT_NAME = "PANGEO_BINDER_WEBHOOK_CLIENT_NAME"
+# The operator's own requests (the objects and pods it makes from Dask objects).
+OPERATOR_ACCOUNT = os.environ.get("PANGEO_BINDER_OPERATOR_ACCOUNT",
+                                  "system:serviceaccount:dask-operator:dask-operator")
 
 
 # A DaskCluster deleted while one of its timers (the operator's autoshutdown, or
@@ -230,11 +237,27 @@ async def release_deleted_clusters_promptly(settings: kopf.OperatorSettings, **_
 @kopf.on.startup()
 async def serve_admission(settings: kopf.OperatorSettings, **_) -> None:
     """Serve the admission webhooks (deploy/dask-operator/webhooks.yaml names them) with
-    the certificate deploy/dask-operator/install made, when it is mounted."""
+    the certificate deploy/dask-operator/install made, when it is mounted; to the API
+    server alone when its client CA is set (the TLS handshake fails for anyone else)."""
     certs = os.environ.get("PANGEO_BINDER_WEBHOOK_CERTS")
+    client_ca = os.environ.get(WEBHOOK_CLIENT_CA) or None
     if certs:
         settings.admission.server = kopf.WebhookServer(
-            addr="0.0.0.0", port=9443, certfile=f"{certs}/tls.crt", pkeyfile=f"{certs}/tls.key")
+            addr="0.0.0.0", port=9443, certfile=f"{certs}/tls.crt", pkeyfile=f"{certs}/tls.key",
+            verify_cafile=client_ca, verify_mode=ssl.CERT_REQUIRED if client_ca else None)
+
+
+def _authenticate(sslpeer) -> None:
+    """Refuse a caller whose client certificate is not the API server's (any certificate
+    of the client CA would pass the handshake: the cluster's CA signs nodes' too)."""
+    wanted = os.environ.get(WEBHOOK_CLIENT_NAME)
+    if not wanted:
+        return
+    names = [value for rdn in (sslpeer or {}).get("subject", ()) for key, value in rdn
+             if key == "commonName"]
+    if names != [wanted]:
+        raise kopf.AdmissionError("pangeo-binder session policy: not the API server",
+                                  code=401)
 
 
 def _policy() -> Policy:
@@ -251,14 +274,15 @@ def _policy() -> Policy:
 
 async def _session(namespace: str) -> Session | None:
     """The session of a session namespace (None for any other namespace): the images
-    its session pods run, and its worker cap."""
+    and ServiceAccounts its session pods run with, and its worker cap."""
     cap = (await _namespace(namespace)).annotations.get(MAX_WORKERS_ANNOTATION)
     if cap is None:
         return None
-    images = {container["image"] for pod in await _session_pods(namespace)
-              if not pod.metadata.get("deletionTimestamp")
-              for container in pod.raw["spec"]["containers"]}
-    return Session(images=frozenset(images), max_workers=int(cap))
+    pods = [pod.raw["spec"] for pod in await _session_pods(namespace)
+            if not pod.metadata.get("deletionTimestamp")]
+    return Session(images=frozenset(c["image"] for pod in pods for c in pod["containers"]),
+                   accounts=frozenset(pod.get("serviceAccountName") or "" for pod in pods),
+                   max_workers=int(cap))
 
 
 def _refuse(found: list[str]) -> None:
@@ -267,15 +291,10 @@ def _refuse(found: list[str]) -> None:
                                   code=403)
 
 
-def _spec_unchanged(operation: str, old, new) -> bool:
-    """Updates that leave the spec alone (finalizers, ownership, kopf's own annotations,
-    a deletion) need no check: refusing them could only block a cleanup."""
-    return operation == "UPDATE" and old is not None and new is not None and (
-        old.get("spec") == new.get("spec") or new["metadata"].get("deletionTimestamp"))
+async def restrict_dask(patch, sslpeer, **_) -> None:
+    """Set the restricted pod security of a Dask object's pod specs."""
+    _authenticate(sslpeer)
 
-
-async def restrict_dask(patch, **_) -> None:
-    """Fill in the restricted pod security a Dask object's pod specs leave out."""
     def fill(body: dict) -> None:
         for where, pod in pod_specs(body["kind"], body.get("spec") or {}):
             restrict(pod, scheduler=where.endswith("scheduler.spec"),
@@ -283,24 +302,38 @@ async def restrict_dask(patch, **_) -> None:
     patch.fns.append(fill)
 
 
-async def check_dask(body, namespace, operation, old, new, **_) -> None:
-    """Refuse a Dask object that breaks the session policy, naming every rule."""
-    if _spec_unchanged(operation, old, new) or (session := await _session(namespace)) is None:
+async def _worker_objects(namespace: str) -> tuple[list[dict], list[dict]]:
+    api = await kr8s.asyncio.api()
+    clusters = [c.raw async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
+                                                    namespace=namespace)]
+    groups = [g.raw async for g in api.async_get(f"daskworkergroups.{DASK_GROUP}",
+                                                  namespace=namespace)]
+    return clusters, groups
+
+
+async def check_dask(body, namespace, operation, old, userinfo, subresource, sslpeer,
+                     **_) -> None:
+    """Refuse a Dask object that breaks the session policy, naming every rule: on
+    creation and on every update, deleting or not, its spec changed or not (which rules
+    an unchanged spec is spared is admission.object_violations' to say)."""
+    _authenticate(sslpeer)
+    if (session := await _session(namespace)) is None:
         return
-    kind, spec = body["kind"], body.get("spec") or {}
-    found = dask_violations(kind, spec, session, _policy())
-    if SESSION_LABEL in (body["metadata"].get("labels") or {}):
-        found.append(f"metadata.labels: {SESSION_LABEL} is reserved for session pods")
-    if kind in ("DaskCluster", "DaskWorkerGroup"):
-        api = await kr8s.asyncio.api()
-        clusters = [c.raw async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
-                                                        namespace=namespace)]
-        groups = [g.raw async for g in api.async_get(f"daskworkergroups.{DASK_GROUP}",
-                                                      namespace=namespace)]
-        if cap := cap_violation(kind, body["metadata"]["name"], spec,
-                                worker_counts(clusters, groups), session):
-            found.append(cap)
-    _refuse(found)
+    old = old if operation == "UPDATE" else None
+    if subresource == "scale":  # an autoscaling/v1 Scale of a worker group
+        clusters, groups = await _worker_objects(namespace)
+        old_replicas = ((old or {}).get("spec") or {}).get("replicas")
+        _refuse(scale_violations(body["metadata"]["name"],
+                                 int((body.get("spec") or {}).get("replicas") or 0),
+                                 old_replicas, groups, worker_counts(clusters, groups),
+                                 session))
+        return
+    counts = None
+    if body["kind"] in ("DaskCluster", "DaskWorkerGroup"):
+        counts = worker_counts(*await _worker_objects(namespace))
+    _refuse(object_violations(body["kind"], body, old, session, _policy(),
+                              operator=userinfo.get("username") == OPERATOR_ACCOUNT,
+                              counts=counts))
 
 
 for _plural in DASK_KINDS:
@@ -308,22 +341,26 @@ for _plural in DASK_KINDS:
                    operations=["CREATE", "UPDATE"])(restrict_dask)
     kopf.on.validate(DASK_GROUP, "v1", _plural, id="check-dask",
                      operations=["CREATE", "UPDATE"])(check_dask)
+kopf.on.validate(DASK_GROUP, "v1", "daskworkergroups", id="check-dask", subresource="scale",
+                 operations=["UPDATE"])(check_dask)
 
 
-@kopf.on.validate("", "v1", "pods", id="check-pod", operations=["CREATE"])
-async def check_pod(body, namespace, **_) -> None:
+@kopf.on.validate("", "v1", "pods", id="check-pod", operations=["CREATE", "UPDATE"])
+async def check_pod(body, namespace, operation, old, userinfo, sslpeer, **_) -> None:
     """Every pod in a session namespace is restricted; a Dask pod also runs the
     session's image (a session pod's image is its launcher's choice: the hub's allowed
-    images, or the administrator's `launch`)."""
+    images, or the administrator's `launch`), and only a pod its launcher made, not one
+    the operator or a controller made from a Dask object, is a session pod."""
+    _authenticate(sslpeer)
     if (session := await _session(namespace)) is None:
         return
-    labels = body["metadata"].get("labels") or {}
-    if labels.get(SESSION_LABEL) == "true" and DASK_COMPONENT_LABEL not in labels:
-        session = Session(images=frozenset(c["image"] for c in body["spec"]["containers"]))
-    _refuse(pod_violations(body["spec"], "spec", session, _policy()))
+    _refuse(pod_admission_violations(
+        body, old if operation == "UPDATE" else None, session, _policy(),
+        made_by_operator=userinfo.get("username") == OPERATOR_ACCOUNT))
 
 
 @kopf.on.validate("", "v1", "services", id="check-service", operations=["CREATE", "UPDATE"])
-async def check_service(body, namespace, **_) -> None:
+async def check_service(body, namespace, sslpeer, **_) -> None:
+    _authenticate(sslpeer)
     if await _session(namespace) is not None:
         _refuse(service_violations(body.get("spec") or {}, "spec"))
