@@ -33,6 +33,7 @@ from ..events import Emit, Event, Phase
 from ..resources import environment_dir
 from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
 from .fetch import Checkout
+from .pylock import requirements_lock
 from .sandbox import WORKDIR, Sandbox
 
 BASE_PYTHON = "3.11"  # Debian bookworm's python3, which the base image installs
@@ -40,12 +41,19 @@ PYTHON_PLATFORM = "x86_64-manylinux_2_28"
 # The package names a requirements text starts its lines with.
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
-_MARKER_ENV = {
-    "python_version": BASE_PYTHON, "python_full_version": f"{BASE_PYTHON}.0",
-    "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-    "os_name": "posix", "implementation_name": "cpython",
-    "platform_python_implementation": "CPython",
-}
+
+
+def marker_environment(python: str = BASE_PYTHON) -> dict[str, str]:
+    """PEP 508 marker values of the images' platform with Python `python`."""
+    return {
+        "python_version": python, "python_full_version": f"{python}.0",
+        "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+        "os_name": "posix", "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
+
+
+_MARKER_ENV = marker_environment()
 
 
 # Lock lines that install from the repository itself (`-e .`, `.`, `./pkg`): the
@@ -59,9 +67,12 @@ _VCS_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*@\s*(?:git
 
 @dataclass(frozen=True)
 class Lock:
-    """A lockfile's text and the versions it pins (canonical name -> version)."""
+    """A lockfile's text and the versions it pins (canonical name -> version); for a
+    resolution made here, also uv's pylock.toml of it (`resolution`), which names every
+    chosen file by URL and hash: the image installs those files (see pylock.py)."""
 
     text: str
+    resolution: str = ""
 
     @cached_property
     def pins(self) -> Mapping[str, str]:
@@ -358,7 +369,7 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
         cached = cache_dir / "locks" / f"{key}.lock"
         if cacheable and cached.is_file():
             emit(Event(Phase.BUILDING, f"Using the cached lock of {name}"))
-            lock = Lock(cached.read_text(encoding="utf-8"))
+            lock = _read_cached(cached)
             if lock.standalone(base) and not other_python:
                 emit(_standalone_notice(name, lock, base, text))
             _vcs_notice(name, lock, emit)
@@ -370,9 +381,10 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
                                    "sandbox container)"))
         try:
             resolved = compile_in_sandbox(sandbox, files, inputs.files, base.pins,
-                                          "pangeo-binder lock", extra_inputs=inputs.extra)
-            lock = Lock(_header(f"{name} resolved against the pinned Pangeo base")
-                        + _comments(inputs.header) + resolved)
+                                          "pangeo-binder lock", pylock=True,
+                                          extra_inputs=inputs.extra)
+            lock = _from_resolution(_header(f"{name} resolved against the pinned Pangeo "
+                                            "base") + _comments(inputs.header), resolved)
         except LockError as exc:
             if strict:
                 raise LockError(f"cannot resolve {name} against the Pangeo base: "
@@ -384,7 +396,7 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
             emit(_standalone_notice(name, lock, base, text))
     if cacheable:
         key = _cache_key(text, base, lock.standalone(base) or other_python, python)
-        write_atomically(cache_dir / "locks" / f"{key}.lock", lock.text)
+        _write_cached(cache_dir / "locks" / f"{key}.lock", lock)
     _vcs_notice(name, lock, emit)
     return lock
 
@@ -410,23 +422,44 @@ def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: Pi
                                "sandbox container)"))
     groups = {f"{group}.in": _integration_set(group) for group in INTEGRATION_GROUPS}
     try:
-        text = compile_in_sandbox(sandbox, files, inputs.files, None, "pangeo-binder lock",
-                                  python, extra_inputs={**inputs.extra, **groups})
+        resolved = compile_in_sandbox(sandbox, files, inputs.files, None,
+                                      "pangeo-binder lock", python, pylock=True,
+                                      extra_inputs={**inputs.extra, **groups})
     except LockError as exc:
         try:
-            text = compile_in_sandbox(sandbox, files, inputs.files, None,
-                                      "pangeo-binder lock", python,
-                                      extra_inputs={**inputs.extra,
-                                                    "core.in": groups["core.in"]})
+            resolved = compile_in_sandbox(sandbox, files, inputs.files, None,
+                                          "pangeo-binder lock", python, pylock=True,
+                                          extra_inputs={**inputs.extra,
+                                                        "core.in": groups["core.in"]})
         except LockError:
             raise LockError(f"cannot resolve {name}: {exc}") from None
         emit(Event(Phase.BUILDING, f"Notice: {name} admits no version of the session's "
                                    "Dask integration (dask-labextension, "
                                    "jupyter-server-proxy, dask-kubernetes), so the image "
                                    f"has none: {exc}"))
-    return Lock(_header(f"{name} resolved as a standalone environment, with the "
-                        "session's integration set", python=python)
-                + _comments(inputs.header) + text)
+    return _from_resolution(_header(f"{name} resolved as a standalone environment, with "
+                                    "the session's integration set", python=python)
+                            + _comments(inputs.header), resolved, python)
+
+
+def _from_resolution(header: str, resolution: str, python: str = BASE_PYTHON) -> Lock:
+    """The lock of a pylock.toml resolution: its requirements form after `header`."""
+    return Lock(header + requirements_lock(resolution, marker_environment(python)),
+                resolution=resolution)
+
+
+def _read_cached(path: Path) -> Lock:
+    resolution = path.with_suffix(".pylock.toml")
+    return Lock(path.read_text(encoding="utf-8"),
+                resolution=resolution.read_text(encoding="utf-8")
+                if resolution.is_file() else "")
+
+
+def _write_cached(path: Path, lock: Lock) -> None:
+    # The resolution first: a reader that finds the lock finds its files too.
+    if lock.resolution:
+        write_atomically(path.with_suffix(".pylock.toml"), lock.resolution)
+    write_atomically(path, lock.text)
 
 
 def _comments(lines: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..resources import base_images_dir, data_root, template, templates_dir
+from . import pylock
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import (
@@ -150,6 +151,8 @@ def standalone_environment_image_plan(python: ImagePlan, lock: Lock) -> ImagePla
         **_dir_files(base_images_dir() / "pangeo-notebook"),
         "requirements.lock": lock.hashed,
     }
+    if lock.resolution:  # the exact files the resolution chose (pylock.py)
+        files[pylock.ENVIRONMENT_FILE] = lock.resolution
     digest = content_hash([python.content_hash, *_files_digest(files)])
     return ImagePlan(
         image=f"{STANDALONE_ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
@@ -277,6 +280,7 @@ def render_repo_dockerfile(config: BinderConfig, environment: Environment,
         # On the base, the lock's packages are extras; standalone, they are the
         # environment's own, already installed.
         repo_lock=lock is not None and not environment.standalone and bool(lock.pins),
+        repo_files=_repository_files(environment) is not None,
         vcs_requirements=lock is not None and bool(lock.vcs),
         local_requirements=lock.local if lock is not None else (),
         python=environment.python_path,
@@ -284,6 +288,14 @@ def render_repo_dockerfile(config: BinderConfig, environment: Environment,
         start=config.start,
         appendix=appendix.strip(),
     )
+
+
+def _repository_files(environment: Environment) -> str | None:
+    """The files a repository's extras install, when its lock was resolved here."""
+    lock = environment.repo_lock
+    if lock is None or environment.standalone or not lock.resolution:
+        return None
+    return pylock.installable(lock.resolution)
 
 
 def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Environment,
@@ -304,6 +316,8 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Envir
         "Dockerfile": render_repo_dockerfile(config, environment, appendix)}
     if lock is not None and not environment.standalone and lock.pins:
         files["pangeo-binder/repo.lock"] = lock.hashed
+        if (install := _repository_files(environment)) is not None:
+            files[f"pangeo-binder/{pylock.REPOSITORY_FILE}"] = install
     if lock is not None and lock.vcs:
         files["pangeo-binder/repo-vcs.txt"] = "".join(f"{ln}\n" for ln in lock.vcs)
     if config.post_build:

@@ -7,8 +7,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import TEST_PREFIX, containers, git, git_repo, images_named, run_cli, sh, write_tree
+from conftest import (
+    TEST_PREFIX,
+    bridge_address,
+    containers,
+    git,
+    git_repo,
+    images_named,
+    run_cli,
+    sh,
+    write_tree,
+)
 from git_server import PrivateGitServer
+from package_index import PackageIndex, make_wheel
 
 from pangeo_binder.build.lock import load_base_lock
 
@@ -159,8 +170,7 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
 
 def test_a_git_requirement_is_locked_to_its_commit_and_said_so(docker_engine, tmp_path):
     # A public git server where the sandbox and the build reach it: the Docker bridge.
-    gateway = docker_engine.client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
-    server = PrivateGitServer(tmp_path / "served", host=gateway)
+    server = PrivateGitServer(tmp_path / "served", host=bridge_address(docker_engine))
     try:
         package = git_repo(tmp_path / "tutorial-data", {
             "setup.py": "from setuptools import setup\nsetup(name='tutorial-data', "
@@ -190,6 +200,30 @@ def test_a_git_requirement_is_locked_to_its_commit_and_said_so(docker_engine, tm
     assert lines[0] == "git"
     assert lines[1] == f"tutorial-data @ git+{server.url('tutorial-data')}@{commit}"
     assert lines[2] == "[]"  # markers for other platforms and Pythons: not installed
+
+
+def test_a_lock_that_resolved_installs_even_where_the_index_looks_older(docker_engine,
+                                                                       tmp_path):
+    # The resolver sees version 2.0 on the index; every later look at the project's page
+    # shows only 1.0, as a cache or mirror behind the newest upload does. The image must
+    # get 2.0, the files the resolution chose, without asking the index again.
+    project = "pangeo-binder-fixture-newest"
+    wheels = dict(make_wheel(project, version, "fixture_newest") for version in ("1.0", "2.0"))
+    older, newer = sorted(wheels)
+    index = PackageIndex(bridge_address(docker_engine), project, wheels,
+                         view=lambda n: [older, newer] if n == 1 else [older])
+    try:
+        repo = write_tree(tmp_path / "newest-upload", {
+            "requirements.txt": f"--extra-index-url {index.url}\n{project}\n",
+            "README.md": f"{uuid.uuid4()}\n"})
+        result = build(repo)
+    finally:
+        index.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert index.page_requests == 1  # the resolver's, and only it
+    out = sh(docker_engine, result.stdout.strip(),
+             "cd /tmp && python -c 'import fixture_newest; print(fixture_newest.VERSION)'")
+    assert out.strip() == "2.0"
 
 
 def test_obsolete_jupyter_commands_in_postbuild_are_done_the_new_way_and_said(docker_engine,
