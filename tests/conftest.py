@@ -140,6 +140,20 @@ def containers(engine) -> set[str]:
             if not c.name.startswith("k8s_")}
 
 
+def bridge_address(engine) -> str:
+    """The host's address on the engine's default bridge, where containers and builds
+    reach a server the tests run on the host. Debian's engine (20.10) leaves the
+    network's IPAM gateway out and puts it only on the bridge interface, so the
+    interface is what is read, as the engine itself does."""
+    options = engine.client.networks.get("bridge").attrs.get("Options") or {}
+    interface = options.get("com.docker.network.bridge.name", "docker0")
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", interface],
+                           capture_output=True, text=True, check=False).stdout.split()
+    if "inet" not in shown:
+        raise RuntimeError(f"the engine's bridge {interface} has no IPv4 address")
+    return shown[shown.index("inet") + 1].partition("/")[0]
+
+
 def images_named(engine, repository: str) -> list[str]:
     """The tags of `repository` on the engine (a candidate's too)."""
     return [t for image in engine.client.images.list() for t in image.tags
