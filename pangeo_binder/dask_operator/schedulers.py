@@ -72,14 +72,19 @@ _desired_workers_error: type[Exception] = SchedulerReplyError
 # --------------------------------------------------------- Kubernetes lookups
 
 async def dashboard_url(service_name: str, namespace: str) -> str:
-    """The scheduler's HTTP address: its Service's cluster IP, not a DNS name (nothing can
-    resolve it elsewhere, and there is no port-forward fallback), and only for a Service
-    that selects its cluster's scheduler pods (endpoints a user wrote by hand could point
-    at another namespace's scheduler)."""
+    """The scheduler's HTTP address, from its Service (see service_url)."""
     api = await kr8s.asyncio.api()
     service = await kr8s.asyncio.objects.Service.get(service_name, namespace=namespace, api=api)
-    spec, labels = service.raw.get("spec") or {}, service.labels
-    cluster = labels.get(CLUSTER_LABEL)
+    return service_url(service_name, service.raw)
+
+
+def service_url(service_name: str, service: dict[str, Any]) -> str:
+    """The HTTP address of the scheduler behind Service `service`: its cluster IP, not a
+    DNS name (and no port-forward fallback), and only for a Service that selects its
+    cluster's scheduler pods: endpoints written by hand could point at another
+    namespace's scheduler."""
+    spec = service.get("spec") or {}
+    cluster = (service.get("metadata", {}).get("labels") or {}).get(CLUSTER_LABEL)
     if service_name != f"{cluster}-scheduler" or spec.get("selector") != {
             CLUSTER_LABEL: cluster, COMPONENT_LABEL: "scheduler"}:
         raise SchedulerReplyError(f"service {service_name} does not select its scheduler")
@@ -95,18 +100,25 @@ async def dashboard_url(service_name: str, namespace: str) -> str:
 
 
 async def owned_workers(worker_group_name: str, namespace: str) -> list[str]:
+    """The worker Deployments of the group (see group_workers), listed by its label."""
+    api = await kr8s.asyncio.api()
+    deployments = [d.raw async for d in api.async_get(
+        "deployments", namespace=namespace, label_selector={GROUP_LABEL: worker_group_name})]
+    return group_workers(worker_group_name, deployments)
+
+
+def group_workers(worker_group_name: str, deployments: list[dict[str, Any]]) -> list[str]:
     """Names of the worker Deployments that DaskWorkerGroup `worker_group_name` owns,
     oldest first: the only names a scale-down may delete."""
-    api = await kr8s.asyncio.api()
     found = []
-    async for deployment in api.async_get("deployments", namespace=namespace,
-                                          label_selector={GROUP_LABEL: worker_group_name}):
-        meta = deployment.raw["metadata"]
-        owners = meta.get("ownerReferences") or []
-        if (meta.get("labels") or {}).get(COMPONENT_LABEL) == "worker" and any(
+    for deployment in deployments:
+        meta = deployment.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(COMPONENT_LABEL) == "worker" and labels.get(
+                GROUP_LABEL) == worker_group_name and any(
                 o.get("kind") == "DaskWorkerGroup" and o.get("name") == worker_group_name
                 and str(o.get("apiVersion", "")).startswith("kubernetes.dask.org/")
-                for o in owners):
+                for o in meta.get("ownerReferences") or []):
             found.append((meta.get("creationTimestamp") or "", meta["name"]))
     return [name for _, name in sorted(found)]
 
