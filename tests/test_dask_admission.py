@@ -66,6 +66,9 @@ ATTACKS = {
     "root": (lambda p: p["securityContext"].update(runAsUser=0), "runAsUser must be 1000"),
     "root group": (lambda p: p["securityContext"].update(runAsGroup=0),
                    "runAsGroup must be 1000"),
+    "pod root group": (lambda p: (p["securityContext"].update(runAsGroup=0),
+                                  p["containers"][0]["securityContext"].update(runAsGroup=1000)),
+                       "securityContext.runAsGroup: must be 1000"),
     "container root group": (lambda p: p["containers"][0]["securityContext"].update(
         runAsGroup=0), "runAsGroup must be 1000, not 0"),
     "container may be root": (lambda p: p["containers"][0]["securityContext"].update(
