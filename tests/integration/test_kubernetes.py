@@ -217,7 +217,7 @@ def container(spec):
 
 attacks = {
     "privileged": lambda s: container(s).update(securityContext={"privileged": True}),
-    "root": lambda s: sched(s).update(securityContext={"runAsUser": 0}),
+    "root": lambda s: container(s).update(securityContext={"runAsNonRoot": False}),
     "hostpath": lambda s: sched(s).update(volumes=[{"name": "node", "hostPath": {"path": "/"}}]),
     "hostnetwork": lambda s: sched(s).update(hostNetwork=True),
     "nodename": lambda s: sched(s).update(nodeName="pangeo-binder-dev"),
@@ -256,7 +256,7 @@ print(json.dumps(results))
 """
 RULES = {
     "privileged": "privileged containers are not allowed",
-    "root": "must run as uid 1000, not 0",
+    "root": "runAsNonRoot must be true",
     "hostpath": "hostPath volumes are not allowed",
     "hostnetwork": "host namespaces are not allowed",
     "nodename": "choosing a node is not allowed",
@@ -283,6 +283,115 @@ def test_forbidden_dask_objects_are_refused_by_the_api_server(bob):
         assert results == {}
         made = kubectl("-n", ns, "get", "pods,daskclusters,daskjobs,services", "-o", "name")
         assert "attack-" not in made, made
+    finally:
+        kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
+
+
+MALLORY = f"mallory-{RUN}"
+
+
+@pytest.fixture(scope="module")
+def mallory(image) -> str:
+    result = launch(image, MALLORY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield result.stdout.strip()
+    run_cli("stop", "--kubernetes", "--user", MALLORY)
+
+
+# What got through before admission was an allow-list, tried from inside a session with
+# its own ServiceAccount token: a gitRepo volume (CVE-2024-10220), an unconfined seccomp
+# or AppArmor profile, the session label copied onto a scheduler pod, a Dask setting that
+# turns the session's TLS off, a reserved label added by a metadata-only patch, and the
+# worker cap passed through the worker group's scale subresource.
+ALLOWLIST_PROBE = """
+import copy, json, os, ssl, time, urllib.error, urllib.request
+from dask_kubernetes.operator import make_cluster_spec
+from kr8s.objects import new_class
+group, ns = "kubernetes.dask.org/v1", os.environ["DASK_KUBERNETES__NAMESPACE"]
+image = os.environ["DASK_KUBERNETES__IMAGE"]
+DaskCluster = new_class("DaskCluster", group)
+sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+token, context = open(sa + "token").read(), ssl.create_default_context(cafile=sa + "ca.crt")
+
+def call(method, path, body, kind="application/merge-patch+json"):
+    request = urllib.request.Request(
+        "https://kubernetes.default.svc" + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": kind})
+    try:
+        return json.load(urllib.request.urlopen(request, context=context))
+    except urllib.error.HTTPError as error:
+        return {"refused": error.code, "message": json.load(error).get("message", "")}
+
+def cluster(name, change, workers=1):
+    spec = make_cluster_spec(name=name, image=image, n_workers=workers)
+    change(spec["spec"])
+    return call("POST", f"/apis/{group}/namespaces/{ns}/daskclusters", spec,
+                "application/json")
+
+sched = lambda s: s["scheduler"]["spec"]
+attacks = {
+    "gitRepo": lambda s: sched(s).update(volumes=[{"name": "r", "gitRepo": {
+        "repository": "https://example.org/r.git", "directory": "r/.git"}}]),
+    "seccomp": lambda s: sched(s).update(securityContext={"seccompProfile": {
+        "type": "Unconfined"}}),
+    "apparmor": lambda s: s["scheduler"].update(metadata={"annotations": {
+        "container.apparmor.security.beta.kubernetes.io/scheduler": "unconfined"}}),
+    "session label": lambda s: s["scheduler"].update(metadata={"labels": {
+        "pangeo-binder/session": "true", "app.kubernetes.io/part-of": "pangeo-binder"}}),
+    "tls off": lambda s: sched(s)["containers"][0].update(env=[{
+        "name": "DASK_DISTRIBUTED__COMM__REQUIRE-ENCRYPTION", "value": "False"}]),
+}
+results = {name: cluster(f"mallory-{name.replace(' ', '-').lower()}", change)
+           for name, change in attacks.items()}
+# Root's group is not refused but rewritten: the policy fixes it.
+made = cluster("rootgroup", lambda s: sched(s).update(securityContext={"runAsGroup": 0}))
+results["root group"] = made["spec"]["scheduler"]["spec"].get("securityContext") \\
+    if "spec" in made else made
+call("DELETE", f"/apis/{group}/namespaces/{ns}/daskclusters/rootgroup", {})
+# A cluster within the cap, then a metadata-only patch and a scale past the cap.
+cluster("ok", lambda s: None)
+path = f"/apis/{group}/namespaces/{ns}"
+results["label patch"] = call("PATCH", path + "/daskclusters/ok", {"metadata": {
+    "labels": {"pangeo-binder/session": "true"}}})
+for _ in range(120):
+    if "refused" not in call("GET", path + "/daskworkergroups/ok-default", None):
+        break
+    time.sleep(1)
+results["scale"] = call("PATCH", path + "/daskworkergroups/ok-default/scale",
+                        {"spec": {"replicas": 6}})
+print(json.dumps(results))
+"""
+ALLOWLIST_RULES = {
+    "gitRepo": "gitRepo volumes are not allowed",
+    "seccomp": "only RuntimeDefault or Localhost",
+    "apparmor": "profile 'unconfined' is not allowed",
+    "session label": "spec.scheduler.metadata.labels[pangeo-binder/session]: reserved",
+    "tls off": "this Dask setting is the operator's",
+    "label patch": "metadata.labels[pangeo-binder/session]: reserved",
+    "scale": "workers in all of this session's Dask clusters is more than its cap of 2",
+}
+
+
+def test_admission_is_an_allow_list_for_every_change(mallory):
+    ns = f"pangeo-{MALLORY}"
+    try:
+        output = in_session(MALLORY, ALLOWLIST_PROBE).strip().splitlines()[-1]
+        results = json.loads(output)
+        assert results.pop("root group") == {
+            "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+        for attack, rule in ALLOWLIST_RULES.items():
+            answer = results.pop(attack)
+            assert answer.get("refused") in (400, 403, 422), (attack, answer)
+            assert "pangeo-binder session policy" in answer["message"], (attack, answer)
+            assert rule in answer["message"], (attack, answer)
+        assert results == {}
+        made = kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+        assert "mallory-" not in made, made
+        replicas = kubectl("-n", ns, "get", "daskworkergroup", "ok-default", "-o",
+                           "jsonpath={.spec.worker.replicas}")
+        assert replicas == "1"
     finally:
         kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
 
