@@ -12,6 +12,7 @@ from pangeo_binder.build.plan import (
     environment_image_plan,
     python_image_plan,
     repo_image_plan,
+    standalone_environment_image_plan,
     write_context,
 )
 
@@ -59,6 +60,34 @@ def test_the_ca_bundle_is_only_ever_a_secret_mount():
     dockerfile = plan(config).files["Dockerfile"]
     assert "--mount=type=secret,id=ca" in dockerfile
     assert "ca-certificates.crt" not in dockerfile and "COPY ca" not in dockerfile
+
+
+def test_no_repository_step_mounts_a_cache_another_build_reads():
+    # Its packages, git requirements and own package may run code as they install.
+    lock = Lock("xarray-einstats==0.9.1 \\\n    --hash=sha256:ab\n-e .\n"
+                "data @ git+https://example.org/data.git@" + "c" * 40 + "\n")
+    config = BinderConfig(binder_dir="binder", requirements="binder/requirements.txt",
+                          post_build="binder/postBuild")
+    dockerfile = plan(config, lock).files["Dockerfile"]
+    assert dockerfile.count("uv pip install") == 3
+    assert dockerfile.count("--no-cache") == 3
+    assert "type=cache" not in dockerfile
+    # A standalone environment is installed from the repository's lock, not the base's.
+    assert standalone_environment_image_plan(PYTHON, lock).build_args["LOCK_FROM"] == \
+        "repository"
+    assert "LOCK_FROM" not in ENVIRONMENT.build_args
+
+
+def test_a_resolution_is_installed_file_by_file():
+    resolution = ('[[packages]]\nname = "six"\nversion = "1.17.0"\nwheels = [{ url = '
+                  '"https://files.pythonhosted.org/six-1.17.0-py2.py3-none-any.whl", '
+                  'hashes = { sha256 = "' + "a" * 64 + '" } }]\n')
+    lock = Lock("six==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n", resolution=resolution)
+    built = plan(lock=lock)
+    assert "pylock.repository.toml" in built.files["Dockerfile"]
+    assert "six-1.17.0-py2.py3-none-any.whl" in built.files[
+        "pangeo-binder/pylock.repository.toml"]
+    assert "pylock.environment.toml" in standalone_environment_image_plan(PYTHON, lock).files
 
 
 def test_same_inputs_same_tag():

@@ -355,9 +355,11 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
     conflicts = pin_conflicts(text, base.pins, name, inputs.written)
     if conflicts and strict:
         raise PinConflictError(conflicts[0].message("the Pangeo base"))
-    # Includes (-r/-c) and the repository's own packages depend on files the key does
-    # not cover: resolve those always.
-    cacheable = not (re.search(r"^\s*(-r|-c|--requirement|--constraint)\b", text, re.M)
+    # Includes (-r/-c), --find-links and the repository's own packages depend on files
+    # the key does not cover: resolve those always (another repository with the same
+    # text must never get a lock made from this one's files).
+    cacheable = not (re.search(r"^\s*(-r|-c|-f|--requirement|--constraint|--find-links)\b",
+                               text, re.M)
                      or "repository.in" in inputs.extra or _LOCAL_IN_TEXT.search(text))
     if other_python:
         emit(Event(Phase.BUILDING, f"Notice: {inputs.python_from} asks for "

@@ -157,7 +157,8 @@ def standalone_environment_image_plan(python: ImagePlan, lock: Lock) -> ImagePla
     return ImagePlan(
         image=f"{STANDALONE_ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=STANDALONE_SMOKE_TEST, files=files,
-        build_args={"PYTHON_IMAGE": python.image},
+        # A repository's lock: installed without the engine's shared uv cache.
+        build_args={"PYTHON_IMAGE": python.image, "LOCK_FROM": "repository"},
     )
 
 
