@@ -51,6 +51,25 @@ def test_workers_run_without_their_unreachable_dashboard():
     assert "--no-dashboard" not in scheduler  # the sidebar's dashboard stays
 
 
+def test_a_scheduler_answers_http_only_under_the_session_s_secret_path():
+    spec = cluster_spec(IMAGE)
+    scheduler = spec["scheduler"]["spec"]
+    scheduler["containers"][0]["args"] += ["--dashboard-prefix", "guessable"]
+    scheduler["containers"][0]["readinessProbe"] = {
+        "httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 1}
+    restrict(scheduler, scheduler=True)
+    container = scheduler["containers"][0]
+    # The path is the session's secret, which the kubelet puts in from the Secret; a
+    # spec's own prefix is dropped.
+    assert container["args"] == ["dask-scheduler", "--host", "0.0.0.0",
+                                 "--dashboard-prefix=$(PANGEO_BINDER_DASK_DASHBOARD_PREFIX)"]
+    assert {"name": "PANGEO_BINDER_DASK_DASHBOARD_PREFIX", "valueFrom": {"secretKeyRef": {
+        "name": "pangeo-binder-dask-tls", "key": "dashboard-prefix"}}} in container["env"]
+    # A probe cannot know the path: it opens the port instead.
+    assert container["readinessProbe"] == {"tcpSocket": {"port": "http-dashboard"},
+                                           "periodSeconds": 1}
+
+
 def test_restrict_never_overrides_what_a_spec_says():
     spec = cluster_spec(IMAGE)
     spec["scheduler"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}

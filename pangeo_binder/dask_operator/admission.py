@@ -58,14 +58,28 @@ SCHEDULER_HTTP_ROUTES = [
     "distributed.http.statics", "distributed.http.scheduler.api"]
 
 
+# The scheduler's HTTP port (dashboard and API) answers only under a path that is the
+# session's secret, kept in the same Secret: TLS client certificates guard the Dask port,
+# but the dashboard is reached through jupyter-server-proxy, which presents none, and
+# NetworkPolicy is paper where the network plugin ignores it. Every other path is 404,
+# whoever asks. The session's dashboard link and the operator's calls carry the path.
+DASHBOARD_PREFIX_KEY = "dashboard-prefix"
+DASHBOARD_PREFIX_ENV = "PANGEO_BINDER_DASK_DASHBOARD_PREFIX"
+_DASHBOARD_PREFIX_ARG = f"--dashboard-prefix=$({DASHBOARD_PREFIX_ENV})"  # the kubelet expands it
+
+
 def tls_env() -> list[dict[str, Any]]:
-    """Dask's TLS configuration, as environment variables of a container: encryption
-    required, the credentials from the namespace's Secret (distributed reads PEM text in
-    these variables as the certificates themselves)."""
-    return [{"name": "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION", "value": "True"}] + [
-        {"name": f"DASK_DISTRIBUTED__COMM__TLS__{name}",
-         "valueFrom": {"secretKeyRef": {"name": DASK_TLS_SECRET, "key": key}}}
-        for name, key in _TLS_FILES.items()]
+    """The session's Dask credentials, as environment variables of a container: TLS
+    required, the key and certificate from the namespace's Secret (distributed reads PEM
+    text in these variables as the certificates themselves), and the dashboard's secret
+    path."""
+    def secret(key: str) -> dict[str, Any]:
+        return {"secretKeyRef": {"name": DASK_TLS_SECRET, "key": key}}
+
+    return [{"name": "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION", "value": "True"},
+            *({"name": f"DASK_DISTRIBUTED__COMM__TLS__{name}", "valueFrom": secret(key)}
+              for name, key in _TLS_FILES.items()),
+            {"name": DASHBOARD_PREFIX_ENV, "valueFrom": secret(DASHBOARD_PREFIX_KEY)}]
 
 
 @dataclass(frozen=True)
@@ -213,6 +227,23 @@ def restrict(pod: dict, scheduler: bool = False, worker: bool = False) -> None:
         args = container.get("args") or []
         if worker and "--dashboard" in args:
             container["args"] = _without_dashboard(args)
+        if scheduler:
+            _serve_dashboard_under_prefix(container)
+
+
+def _serve_dashboard_under_prefix(container: dict) -> None:
+    """The scheduler serves HTTP under the session's secret path (whatever prefix a spec
+    named), and its health probes, which cannot know that path, open the port instead."""
+    args = container.get("args") or []
+    kept = [arg for index, arg in enumerate(args)
+            if not arg.startswith("--dashboard-prefix")
+            and not (index and args[index - 1] == "--dashboard-prefix")]
+    container["args"] = [*kept, _DASHBOARD_PREFIX_ARG]
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        if (get := (container.get(probe) or {}).get("httpGet")) is not None:
+            container[probe] = {**{k: v for k, v in container[probe].items()
+                                   if k != "httpGet"},
+                                "tcpSocket": {"port": get.get("port", 8787)}}
 
 
 def pod_violations(pod: Mapping[str, Any], where: str, session: Session, policy: Policy,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from ..dask_operator.admission import DASHBOARD_PREFIX_ENV
 from ..errors import PangeoBinderError
 
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
@@ -150,8 +151,9 @@ def session_dask_env(image: str, namespace: str, caps: DaskCaps) -> dict[str, st
         "DASK_LABEXTENSION__FACTORY__MODULE": "dask_kubernetes.operator",
         "DASK_LABEXTENSION__FACTORY__CLASS": "KubeCluster",
         "DASK_LABEXTENSION__FACTORY__KWARGS": "{}",
-        # The scheduler's dashboard, reached through jupyter-server-proxy.
+        # The scheduler's dashboard, reached through jupyter-server-proxy, under the
+        # session's secret path (the Secret gives it the session: `tls_env`).
         "DASK_DISTRIBUTED__DASHBOARD__LINK":
-            "{JUPYTERHUB_SERVICE_PREFIX}proxy/{host}:{port}/status",
+            f"{{JUPYTERHUB_SERVICE_PREFIX}}proxy/{{host}}:{{port}}/{{{DASHBOARD_PREFIX_ENV}}}/status",
         "PANGEO_BINDER_MAX_WORKERS": str(caps.max_workers),
     }

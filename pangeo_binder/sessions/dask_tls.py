@@ -1,10 +1,12 @@
 """Each session's Dask credentials: a key and a self-signed certificate made for that
-session alone, kept in a Secret of the user's namespace.
+session alone, and the secret path its schedulers' dashboards answer under, kept in a
+Secret of the user's namespace.
 
 The certificate is also the only CA the session's schedulers and workers trust, so they
 accept connections from the session (and from each other) and refuse everyone else's,
-whatever network path a stranger finds to them. The Secret is read by the kubelet for
-the session pod and the Dask pods (environment variables, `tls_env`); no user's
+whatever network path a stranger finds to them; the dashboard path does the same for a
+scheduler's HTTP port. The Secret is read by the kubelet for the session pod and the
+Dask pods (environment variables, `tls_env`) and by the Dask operator; no user's
 ServiceAccount may read Secrets.
 """
 
@@ -12,15 +14,17 @@ from __future__ import annotations
 
 import base64
 import datetime
+import secrets
 
-from ..dask_operator.admission import DASK_TLS_SECRET
+from ..dask_operator.admission import DASHBOARD_PREFIX_KEY, DASK_TLS_SECRET
 from ..kube import kubernetes_errors
 
 VALIDITY = datetime.timedelta(days=365)
 
 
 def make_credentials(namespace: str) -> dict[str, str]:
-    """A new key and self-signed certificate (PEM) for the Dask clusters of `namespace`."""
+    """A new key and self-signed certificate (PEM) for the Dask clusters of `namespace`,
+    and their dashboards' secret path."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,7 +47,13 @@ def make_credentials(namespace: str) -> dict[str, str]:
         "tls.key": key.private_bytes(serialization.Encoding.PEM,
                                      serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption()).decode(),
+        DASHBOARD_PREFIX_KEY: dashboard_prefix(),
     }
+
+
+def dashboard_prefix() -> str:
+    """A path no one guesses: 128 random bits, URL-safe."""
+    return secrets.token_hex(16)
 
 
 def ensure_credentials(api, namespace: str, labels: dict[str, str]) -> None:
@@ -51,11 +61,19 @@ def ensure_credentials(api, namespace: str, labels: dict[str, str]) -> None:
     (and no key is made when it exists)."""
     from kr8s.objects import Secret
 
+    def encoded(value: str) -> str:
+        return base64.b64encode(value.encode()).decode()
+
     with kubernetes_errors(f"cannot make the Dask credentials of {namespace}"):
-        if Secret(DASK_TLS_SECRET, namespace=namespace, api=api).exists():
+        existing = Secret(DASK_TLS_SECRET, namespace=namespace, api=api)
+        if existing.exists():
+            existing.refresh()
+            if DASHBOARD_PREFIX_KEY not in (existing.raw.get("data") or {}):
+                # Made before dashboards had a secret path.
+                existing.patch({"data": {DASHBOARD_PREFIX_KEY: encoded(dashboard_prefix())}})
             return
         Secret({"metadata": {"name": DASK_TLS_SECRET, "namespace": namespace,
                              "labels": labels},
                 "type": "kubernetes.io/tls",
-                "data": {k: base64.b64encode(v.encode()).decode()
-                         for k, v in make_credentials(namespace).items()}}, api=api).create()
+                "data": {k: encoded(v) for k, v in make_credentials(namespace).items()}},
+               api=api).create()
