@@ -13,6 +13,7 @@ scale-down returns the path), where dask-kubernetes is installed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib
 import json
@@ -39,6 +40,7 @@ GROUP = "mallory-default"
 # The worker group's own Deployments, oldest first.
 OWNED = [f"{GROUP}-worker-{i}aaaa" for i in range(3)]
 ALICE_SESSION = "../../../../../../api/v1/namespaces/pangeo-alice/pods/pangeo-alice-session"
+PREFIX = "0123456789abcdef0123456789abcdef"  # a session's secret dashboard path
 UPSTREAM = os.environ.get("PANGEO_BINDER_TEST_UPSTREAM_SCHEDULER_CALLS") == "1"
 
 
@@ -445,6 +447,24 @@ def test_services_that_may_not_lead_to_the_scheduler_are_refused(service: dict) 
         schedulers.service_url("mallory-scheduler", service)
 
 
+def _secret(**data: str) -> dict[str, Any]:
+    return {"data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def test_the_scheduler_is_asked_under_the_sessions_secret_path() -> None:
+    prefix = "0123456789abcdef0123456789abcdef"
+    assert schedulers.dashboard_path(_secret(**{"dashboard-prefix": prefix})) == f"/{prefix}"
+    assert schedulers.dashboard_path(_secret(**{"tls.crt": "..."})) == ""  # made before paths
+
+
+@pytest.mark.parametrize("prefix", ["../../api", "a/b", "a?b=c", "", "x" * 129, "é"])
+def test_a_secret_path_that_is_not_a_plain_name_is_refused(prefix: str) -> None:
+    with pytest.raises(SchedulerReplyError):
+        schedulers.dashboard_path(_secret(**{"dashboard-prefix": prefix}))
+    with pytest.raises(SchedulerReplyError):
+        schedulers.dashboard_path({"data": {"dashboard-prefix": "not base64!"}})
+
+
 def _deployment(name: str, created: str, group: str = GROUP, component: str = "worker",
                 owner: str = "DaskWorkerGroup") -> dict[str, Any]:
     return {"metadata": {
@@ -579,8 +599,8 @@ def test_the_operators_policy_module_installs_them() -> None:
 
 @pytest.fixture
 def honest_scheduler() -> Iterator[Callable[[Callable[..., Any]], Any]]:
-    """Run a coroutine against a real distributed Scheduler serving its HTTP API, with a
-    worker named as one of the group's Deployments."""
+    """Run a coroutine against a real distributed Scheduler serving its HTTP API under a
+    secret path, as in a session, with a worker named as one of the group's Deployments."""
     distributed = pytest.importorskip("distributed")
     import dask
 
@@ -588,9 +608,10 @@ def honest_scheduler() -> Iterator[Callable[[Callable[..., Any]], Any]]:
         routes = [*dask.config.get("distributed.scheduler.http.routes"),
                   "distributed.http.scheduler.api"]
         with dask.config.set({"distributed.scheduler.http.routes": routes}):
-            async with distributed.Scheduler(port=0, dashboard_address="127.0.0.1:0") as s, \
+            async with distributed.Scheduler(port=0, dashboard_address="127.0.0.1:0",
+                                             http_prefix=f"/{PREFIX}") as s, \
                     distributed.Worker(s.address, name=OWNED[1], nthreads=1):
-                return await check(f"http://127.0.0.1:{s.http_server.port}")
+                return await check(f"http://127.0.0.1:{s.http_server.port}/{PREFIX}")
 
     yield lambda check: asyncio.run(run(check))
 

@@ -14,11 +14,12 @@ function that its kopf handlers call by name:
 - `get_desired_workers` (DaskAutoscaler): HTTP `GET /api/v1/adaptive_target`, then RPC.
 
 `install()` puts this module's functions in their place. They speak HTTP and JSON only
-(never Dask RPC, never pickle), to the scheduler Service's own cluster IP, with bounded
-reply size and time, check the reply's schema, and return only names of worker
-Deployments the worker group owns, as the API server spelled them. A reply that fails any
-check counts as no answer: no autoshutdown, no autoscaling step, and for scale-down
-upstream's last resort, newest workers first.
+(never Dask RPC, never pickle) to the scheduler Service's own cluster IP, under the
+session's secret dashboard path, with bounded reply size and time; they check the
+reply's schema, and return only names of worker Deployments the worker group owns, as
+the API server listed them. A reply that fails any check counts as no answer: no
+autoshutdown, no autoscaling step, and for scale-down upstream's last resort, newest
+workers first.
 
 It ships alone in the operator image: kr8s and httpx (a kr8s dependency) and the standard
 library only.
@@ -27,6 +28,8 @@ library only.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import importlib
 import importlib.metadata
 import inspect
@@ -34,6 +37,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import types
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -47,6 +51,11 @@ DASHBOARD_PORT = "http-dashboard"
 CLUSTER_LABEL = "dask.org/cluster-name"
 COMPONENT_LABEL = "dask.org/component"
 GROUP_LABEL = "dask.org/workergroup-name"
+# As in admission.py: in a session namespace the scheduler's HTTP port answers only under
+# a secret path, kept in the namespace's Dask credentials Secret.
+DASK_SECRET = "pangeo-binder-dask-tls"
+DASHBOARD_PREFIX_KEY = "dashboard-prefix"
+_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 # Honest replies are small: check_idle and adaptive_target a few bytes, retire_workers a
 # worker's identity (a few KB with its metrics) per retired worker.
@@ -72,10 +81,31 @@ _desired_workers_error: type[Exception] = SchedulerReplyError
 # --------------------------------------------------------- Kubernetes lookups
 
 async def dashboard_url(service_name: str, namespace: str) -> str:
-    """The scheduler's HTTP address, from its Service (see service_url)."""
+    """The scheduler's HTTP address, from its Service (see service_url), under the
+    namespace's secret dashboard path when it has one."""
     api = await kr8s.asyncio.api()
     service = await kr8s.asyncio.objects.Service.get(service_name, namespace=namespace, api=api)
-    return service_url(service_name, service.raw)
+    try:
+        secret = await kr8s.asyncio.objects.Secret.get(DASK_SECRET, namespace=namespace, api=api)
+    except kr8s.NotFoundError:  # not a session namespace: no secret path
+        return service_url(service_name, service.raw)
+    except kr8s.ServerError as exc:
+        raise SchedulerReplyError(f"cannot read {DASK_SECRET}: {exc}") from None
+    return service_url(service_name, service.raw) + dashboard_path(secret.raw)
+
+
+def dashboard_path(secret: dict[str, Any]) -> str:
+    """The secret path ("/<prefix>") from the namespace's Dask Secret, "" without one."""
+    value = (secret.get("data") or {}).get(DASHBOARD_PREFIX_KEY)
+    if value is None:
+        return ""
+    try:
+        prefix = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, TypeError):
+        prefix = ""
+    if not _PREFIX.fullmatch(prefix):
+        raise SchedulerReplyError(f"{DASK_SECRET} has no usable {DASHBOARD_PREFIX_KEY}")
+    return f"/{prefix}"
 
 
 def service_url(service_name: str, service: dict[str, Any]) -> str:
