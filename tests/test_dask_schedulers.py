@@ -589,9 +589,11 @@ def test_the_operators_policy_module_installs_them() -> None:
              "controller = importlib.import_module(schedulers.CONTROLLER)\n"
              "assert all(getattr(controller, n) is f\n"
              "           for n, f in schedulers.REPLACEMENTS.items())\n")
-    root = Path(__file__).resolve().parent.parent
+    # This checkout first, then whatever the interpreter was given (the operator image's).
+    path = [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))},
+                          check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
