@@ -441,6 +441,110 @@ def test_another_user_cannot_reach_the_first_users_dask_cluster(alice, bob):
                        check=False).find("intruder-was-here") == -1
 
 
+# From bob's session, alice's scheduler's HTTP port (dashboard and API), which any pod
+# reaches where NetworkPolicy is not enforced: reading her task stream and call stacks,
+# and retiring her workers. Without her session's secret path, every path is 404.
+HTTP_INTRUDER_PROBE = """
+import json, urllib.error, urllib.request
+base = "http://work-scheduler.pangeo-{alice}.svc.cluster.local:8787"
+results = {{}}
+for method, path in [("GET", "/status"), ("GET", "/health"), ("GET", "/json/identity.json"),
+                     ("GET", "/info/main/workers.html"), ("GET", "/api/v1/check_idle"),
+                     ("GET", "/call-stack"), ("POST", "/api/v1/retire_workers")]:
+    request = urllib.request.Request(base + path, method=method,
+                                     data=b'{{"n": 2}}' if method == "POST" else None)
+    try:
+        results[method + " " + path] = urllib.request.urlopen(request, timeout=15).status
+    except urllib.error.HTTPError as error:
+        results[method + " " + path] = error.code
+print(json.dumps(results))
+"""
+# Alice's own session reaches it under the path it was given.
+HTTP_OWNER_PROBE = """
+import json, os, urllib.request
+base = "http://work-scheduler.{namespace}.svc.cluster.local:8787/"
+path = os.environ["PANGEO_BINDER_DASK_DASHBOARD_PREFIX"]
+print(json.dumps({{"health": urllib.request.urlopen(base + path + "/health").status,
+                  "identity": json.load(urllib.request.urlopen(
+                      base + path + "/json/identity.json"))["type"]}}))
+"""
+
+
+def test_another_user_cannot_use_the_first_users_scheduler_over_http(alice, bob):
+    ns = f"pangeo-{ALICE}"
+    workers = kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
+                      "name").split()
+    assert workers, "alice's 'work' cluster of an earlier test should be running"
+    results = json.loads(in_session(BOB, HTTP_INTRUDER_PROBE.format(alice=ALICE))
+                         .strip().splitlines()[-1])
+    assert set(results.values()) == {404}, results
+    assert kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
+                   "name").split() == workers  # none retired
+    mine = json.loads(in_session(ALICE, HTTP_OWNER_PROBE.format(namespace=ns))
+                      .strip().splitlines()[-1])
+    assert mine == {"health": 200, "identity": "Scheduler"}
+
+
+# A scheduler of bob's own that answers the operator's questions with lies: its idle
+# check fails (where upstream falls back to Dask RPC and unpickles the answer), and its
+# retire_workers names alice's session pod as a path. Scaling bob's own cluster down must
+# retire only bob's workers.
+HOSTILE_SCHEDULER = r"""
+import http.server, json, os
+victim = os.environ["VICTIM"]
+class Lies(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_error(500)
+    def do_POST(self):
+        body = json.dumps({victim: {"name": victim, "id": victim}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("", 8787), Lies).serve_forever()
+"""
+HOSTILE_PROBE = """
+import json, os
+from dask_kubernetes.operator import make_cluster_spec
+from kr8s.objects import new_class
+ns, image = os.environ["DASK_KUBERNETES__NAMESPACE"], os.environ["DASK_KUBERNETES__IMAGE"]
+spec = make_cluster_spec(name="liar", image=image, n_workers=1)
+scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
+scheduler.update(command=["python", "-c", {server!r}], args=[],
+                 env=[{{"name": "VICTIM", "value": {victim!r}}}])
+new_class("DaskCluster", "kubernetes.dask.org/v1")(spec, namespace=ns).create()
+print("CREATED")
+"""
+
+
+def test_a_hostile_scheduler_cannot_make_the_operator_delete_what_is_not_its_own(alice, bob):
+    ns, victim_ns = f"pangeo-{BOB}", f"pangeo-{ALICE}"
+    session = f"pangeo-{ALICE}-session"
+    uid = kubectl("-n", victim_ns, "get", "pod", session, "-o", "jsonpath={.metadata.uid}")
+    victim = f"../../../../../../api/v1/namespaces/{victim_ns}/pods/{session}"
+    try:
+        assert "CREATED" in in_session(BOB, HOSTILE_PROBE.format(
+            server=HOSTILE_SCHEDULER, victim=victim))
+        wait_until(lambda: kubectl("-n", ns, "get", "deployments", "-l",
+                                   "dask.org/component=worker", "-o", "name").strip(),
+                   180, "bob's worker Deployment did not appear", ns)
+        wait_until(lambda: "Running" in kubectl("-n", ns, "get", "pods", "-l",
+                                                 "dask.org/component=scheduler", "-o",
+                                                 "jsonpath={.items[*].status.phase}"),
+                   180, "the lying scheduler did not start", ns)
+        kubectl("-n", ns, "patch", "daskworkergroup", "liar-default", "--type", "merge",
+                "-p", json.dumps({"spec": {"worker": {"replicas": 0}}}))
+        # Bob's own worker goes; alice's session stays the pod it was.
+        wait_until(lambda: not kubectl("-n", ns, "get", "deployments", "-l",
+                                       "dask.org/component=worker", "-o", "name").strip(),
+                   120, "bob's worker was not retired", ns)
+        assert kubectl("-n", victim_ns, "get", "pod", session, "-o",
+                       "jsonpath={.metadata.uid}") == uid
+    finally:
+        kubectl("-n", ns, "delete", "daskclusters", "liar", "--wait=false", check=False)
+
+
 def test_forced_delete_of_the_session_removes_its_dask_cluster(alice):
     ns = f"pangeo-{ALICE}"
     assert dask_pods(ns), "the 'work' cluster of an earlier test should be running"
