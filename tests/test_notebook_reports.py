@@ -216,7 +216,7 @@ def test_the_job_pod_is_made_like_a_session_pod_and_passes_admission():
     assert env["DASK_KUBERNETES__NAMESPACE"] == "pangeo-ada-lovelace"
     assert "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT" in env
     session = Session(images=frozenset({container["image"]}))
-    assert pod_violations(pod, "spec", session, Policy()) == []
+    assert pod_violations(pod, "spec", session, Policy(), dask=False) == []
 
 
 def test_the_watchdog_stops_a_runner_that_does_not_start_or_outlives_its_budget():
