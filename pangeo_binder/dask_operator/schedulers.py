@@ -85,8 +85,11 @@ async def dashboard_url(service_name: str, namespace: str) -> str:
     namespace's secret dashboard path when it has one."""
     api = await kr8s.asyncio.api()
     service = await kr8s.asyncio.objects.Service.get(service_name, namespace=namespace, api=api)
+    # A GET of that one Secret: the operator may read no other (kr8s' Secret.get lists
+    # with a field selector, which a grant by name does not cover).
+    secret = kr8s.asyncio.objects.Secret(DASK_SECRET, namespace=namespace, api=api)
     try:
-        secret = await kr8s.asyncio.objects.Secret.get(DASK_SECRET, namespace=namespace, api=api)
+        await secret.refresh()
     except kr8s.NotFoundError:  # not a session namespace: no secret path
         return service_url(service_name, service.raw)
     except kr8s.ServerError as exc:
