@@ -358,7 +358,9 @@ def test_kubecluster_in_a_hub_server_computes_and_belongs_to_it(hub, alice):
     assert "SUM 4000000.0" in out
     assert "VERSIONS 1" in out
     ns = namespace_of(user)
-    assert f"DASHBOARD /user/{user}/proxy/work-scheduler.{ns}:8787/status" in out
+    # Under the session's secret path, which the session's own proxy serves.
+    assert re.search(rf"DASHBOARD /user/{user}/proxy/work-scheduler.{ns}:8787/[0-9a-f]{{32}}"
+                     "/status", out), out
     assert "PROXIED 200" in out and "REFUSED 403" in out
     owners = json.loads(kubectl("-n", ns, "get", "daskcluster", "work", "-o",
                                 "jsonpath={.metadata.ownerReferences}"))

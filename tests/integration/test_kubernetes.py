@@ -8,6 +8,7 @@ collection after a forced delete, caps, and stop.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.error
@@ -147,7 +148,9 @@ def test_kubecluster_computes_in_the_users_namespace_owned_by_the_session(alice)
     assert "SUM 4000000.0" in out
     assert f"ADDRESS tls://work-scheduler.pangeo-{ALICE}:8786" in out  # over TLS
     assert "VERSIONS 1" in out
-    assert f"DASHBOARD /proxy/work-scheduler.pangeo-{ALICE}:8787/status" in out
+    # Under the session's secret path, which the session's own proxy serves.
+    assert re.search(rf"DASHBOARD /proxy/work-scheduler.pangeo-{ALICE}:8787/[0-9a-f]{{32}}/status",
+                     out), out
     # The dashboard is served through jupyter-server-proxy; other hosts are not.
     assert "PROXIED 200" in out and "REFUSED 403" in out
     owners = json.loads(kubectl("-n", f"pangeo-{ALICE}", "get", "daskcluster", "work", "-o",
@@ -217,7 +220,6 @@ def container(spec):
 
 attacks = {
     "privileged": lambda s: container(s).update(securityContext={"privileged": True}),
-    "root": lambda s: container(s).update(securityContext={"runAsNonRoot": False}),
     "hostpath": lambda s: sched(s).update(volumes=[{"name": "node", "hostPath": {"path": "/"}}]),
     "hostnetwork": lambda s: sched(s).update(hostNetwork=True),
     "nodename": lambda s: sched(s).update(nodeName="pangeo-binder-dev"),
@@ -237,6 +239,16 @@ def attempt(name, make):
         results[name] = str(error)
 for name, change in attacks.items():
     attempt(name, lambda: cluster(f"attack-{name}", change))
+# Root is not refused but rewritten (the policy fixes who a Dask pod runs as): what was
+# stored is the answer. No workers, so that it takes none of the cap.
+try:
+    root = cluster("rooted", lambda s: container(s).update(
+        securityContext={"runAsNonRoot": False, "runAsUser": 0}), workers=0)
+    root.create()
+    results["root"] = root.raw["spec"]["scheduler"]["spec"]["containers"][0]["securityContext"]
+    root.delete()
+except Exception as error:
+    results["root"] = str(error)
 runner = copy.deepcopy(make_cluster_spec(name="x", image=image)["spec"]["scheduler"]["spec"])
 runner["containers"][0]["securityContext"] = {"privileged": True}
 attempt("job", lambda: DaskJob({"metadata": {"name": "attack-job"}, "spec": {
@@ -256,7 +268,6 @@ print(json.dumps(results))
 """
 RULES = {
     "privileged": "privileged containers are not allowed",
-    "root": "runAsNonRoot must be true",
     "hostpath": "hostPath volumes are not allowed",
     "hostnetwork": "host namespaces are not allowed",
     "nodename": "choosing a node is not allowed",
@@ -276,6 +287,8 @@ def test_forbidden_dask_objects_are_refused_by_the_api_server(bob):
     try:
         results = json.loads(in_session(BOB, ATTACK_PROBE).strip().splitlines()[-1])
         assert results.pop("group-within-cap") == "CREATED"
+        root = results.pop("root")
+        assert root["runAsNonRoot"] is True and root["runAsUser"] == 1000, root
         for attack, rule in RULES.items():
             message = results.pop(attack)
             assert "pangeo-binder session policy" in message and rule in message, \
