@@ -386,9 +386,23 @@ ALLOWLIST_RULES = {
 }
 
 
+PSA_LABEL = "pod-security.kubernetes.io/enforce"
+
+
+def privileged_pods_allowed(ns: str) -> bool:
+    """Whether the dev cluster's pod policy lets this namespace's pods be privileged
+    (deploy/dev-cluster/psp-sync binds that where the namespace is not restricted)."""
+    return "dev-cluster-privileged-pods" in kubectl("-n", ns, "get", "rolebindings", "-o",
+                                                    "name")
+
+
 def test_admission_is_an_allow_list_for_every_change(mallory):
     ns = f"pangeo-{MALLORY}"
+    # The webhook must hold alone: the cluster's own pod policy is turned off here (the
+    # namespace loses its Pod Security label, so the dev cluster allows any pod in it).
+    kubectl("label", "namespace", ns, f"{PSA_LABEL}-")
     try:
+        wait_until(lambda: privileged_pods_allowed(ns), 30, "the pod policy stayed on", ns)
         output = in_session(MALLORY, ALLOWLIST_PROBE).strip().splitlines()[-1]
         results = json.loads(output)
         assert results.pop("root group") == {
@@ -406,7 +420,33 @@ def test_admission_is_an_allow_list_for_every_change(mallory):
                            "jsonpath={.spec.worker.replicas}")
         assert replicas == "1"
     finally:
+        kubectl("label", "namespace", ns, f"{PSA_LABEL}=restricted", "--overwrite")
         kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
+
+
+def test_the_cluster_itself_admits_only_restricted_pods_in_a_session_namespace(mallory):
+    # As a managed cluster's Pod Security Admission would, whoever makes the pod: here
+    # the session's own ServiceAccount, given the right to make pods for the test, asks
+    # for a privileged one. The cluster's pod policy refuses it before any webhook.
+    ns, account = f"pangeo-{MALLORY}", f"pangeo-{MALLORY}"
+    wait_until(lambda: not privileged_pods_allowed(ns), 30, "the pod policy is off", ns)
+    kubectl("-n", ns, "create", "role", "test-pod-maker", "--verb=create", "--resource=pods")
+    kubectl("-n", ns, "create", "rolebinding", "test-pod-maker", "--role=test-pod-maker",
+            f"--serviceaccount={ns}:{account}")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "test-privileged"},
+           "spec": {"containers": [{"name": "c", "image": "k8s.gcr.io/pause:3.2",
+                                    "securityContext": {"privileged": True}}]}}
+    try:
+        result = subprocess.run(
+            ["kubectl", "-n", ns, "create", f"--as=system:serviceaccount:{ns}:{account}",
+             "-f", "-"], input=json.dumps(pod), capture_output=True, text=True, check=False)
+        assert result.returncode != 0
+        assert "PodSecurityPolicy: unable to admit pod" in result.stderr, \
+            result.stderr
+        assert "Privileged containers are not allowed" in result.stderr
+    finally:
+        kubectl("-n", ns, "delete", "rolebinding,role", "test-pod-maker", check=False)
+        kubectl("-n", ns, "delete", "pod", "test-privileged", "--ignore-not-found", check=False)
 
 
 # From bob's session, alice's scheduler, the way a stranger would try it: plain TCP (what
