@@ -21,8 +21,8 @@ the API server listed them. A reply that fails any check counts as no answer: no
 autoshutdown, no autoscaling step, and for scale-down upstream's last resort, newest
 workers first.
 
-It ships alone in the operator image: kr8s and httpx (a kr8s dependency) and the standard
-library only.
+It ships alone in the operator image: kr8s and httpx (a kr8s dependency), the standard
+library and the session contract in admission.py only.
 """
 
 from __future__ import annotations
@@ -45,16 +45,17 @@ from typing import Any
 import httpx
 import kr8s
 
+# In a session namespace the scheduler's HTTP port answers only under a secret path, kept
+# in the namespace's Dask credentials Secret (admission.py sets both up).
+from .admission import DASHBOARD_PREFIX_KEY
+from .admission import DASK_TLS_SECRET as DASK_SECRET
+
 # The module whose globals the kopf handlers read (the package only re-exports its names).
 CONTROLLER = "dask_kubernetes.operator.controller.controller"
 DASHBOARD_PORT = "http-dashboard"
 CLUSTER_LABEL = "dask.org/cluster-name"
 COMPONENT_LABEL = "dask.org/component"
 GROUP_LABEL = "dask.org/workergroup-name"
-# As in admission.py: in a session namespace the scheduler's HTTP port answers only under
-# a secret path, kept in the namespace's Dask credentials Secret.
-DASK_SECRET = "pangeo-binder-dask-tls"
-DASHBOARD_PREFIX_KEY = "dashboard-prefix"
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 # Honest replies are small: check_idle and adaptive_target a few bytes, retire_workers a
