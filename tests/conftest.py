@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,26 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     os.environ.setdefault("PANGEO_BINDER_CACHE_DIR",
                           str(tmp_path_factory.mktemp("pangeo-binder-cache")))
     yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """How the suite shares its workers (scripts/test runs pytest-xdist with --dist
+    loadgroup). The cluster's tests are one group, on one worker, one after another: they
+    share one single-node cluster, and mostly wait for it. Each other integration module
+    is a group of its own, so that its module fixtures (built images) are made once. Unit
+    tests go anywhere. The cluster's group comes first and the unit tests next, so that
+    what a worker takes on beside that long group is short."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("cluster"):
+            return 0
+        return 2 if item.get_closest_marker("integration") else 1
+
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+        elif item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=rank)  # stable: each module keeps its own order
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None,
@@ -133,11 +154,26 @@ def sh(engine, image: str, script: str) -> str:
 
 
 def containers(engine) -> set[str]:
-    """The engine's containers, stopped ones too, except the dev cluster's: the kubelet
-    runs its pods on the same engine (cri-dockerd names them k8s_...), and they come and
-    go with other tests' sessions."""
+    """The engine's containers, stopped ones too, except the dev cluster's (the kubelet
+    runs its pods on the same engine, cri-dockerd names them k8s_...) and those of the
+    other test workers' images (another prefix)."""
+    ours = TEST_PREFIX.partition("/")[0]
+    theirs = ours.rstrip("0123456789abcdef")  # pangeo-binder-test-
     return {c.id for c in engine.client.containers.list(all=True)
-            if not c.name.startswith("k8s_")}
+            if not c.name.startswith("k8s_")
+            and not (theirs in (image := c.attrs["Config"]["Image"]) and ours not in image)}
+
+
+def assert_no_container_left(engine, before: set[str], settle: float = 900) -> None:
+    """Nothing a command made is left: every container there now and not `before` goes
+    away. Other tests run beside this one (pytest-xdist), and their builds' throwaway
+    containers (resolver sandboxes, smoke tests) come and go meanwhile, so a new one gets
+    up to `settle` seconds (the sandbox's own time limit) to go; one left behind never
+    does."""
+    deadline = time.monotonic() + settle
+    while new := containers(engine) - before:
+        assert time.monotonic() < deadline, f"containers left behind: {sorted(new)}"
+        time.sleep(2)
 
 
 def bridge_address(engine) -> str:

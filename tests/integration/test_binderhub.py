@@ -51,7 +51,7 @@ from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.kube import user_slug
 from pangeo_binder.spec import parse_source
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 BUILDS = f"pangeo-binder-builds-{RUN}"

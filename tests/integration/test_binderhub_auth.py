@@ -27,7 +27,7 @@ from binderhub_launcher import (
 from conftest import EXAMPLES, TEST_PREFIX, require_registry, run_cli
 from k8s_helpers import kubectl, require_cluster, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 ADA, GRACE = f"ada-{RUN}", f"grace-{RUN}"

@@ -17,6 +17,7 @@ import pytest
 from conftest import (
     EXAMPLES,
     TEST_PREFIX,
+    assert_no_container_left,
     containers,
     git,
     git_repo,
@@ -231,7 +232,7 @@ def assert_failed_cleanly(engine, repo: Path, tmp_path: Path, expected: str) -> 
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("pangeo-binder: error: ") and expected in error, error
     assert images_named(engine, TEST_PREFIX + repo.name) == []  # not even a candidate tag
-    assert containers(engine) == before
+    assert_no_container_left(engine, before)
     assert list(scratch.iterdir()) == []
 
 

@@ -27,7 +27,7 @@ from k8s_helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 ALICE, BOB = f"alice-{RUN}", f"bob-{RUN}"

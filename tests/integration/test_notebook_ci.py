@@ -20,7 +20,7 @@ import pytest
 from conftest import EXAMPLES, run_cli, write_tree
 from k8s_helpers import dask_leftovers, kubectl, require_cluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 TEST_LABEL = "app.kubernetes.io/component=notebook-test"

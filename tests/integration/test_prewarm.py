@@ -15,7 +15,7 @@ import pytest
 from conftest import EXAMPLES, TEST_PREFIX, require_registry, run_cli, write_tree
 from k8s_helpers import kubectl, require_cluster, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 NAME = f"test-{RUN}"

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from conftest import (
     TEST_PREFIX,
+    assert_no_container_left,
     bridge_address,
     containers,
     git,
@@ -164,7 +165,7 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
     assert line.startswith("pangeo-binder: error: docker build failed: ")
     assert line.endswith("cannot download Python 3.12 (uv's managed Python) from its "
                          "release server; use a Python an OS image has")
-    assert containers(docker_engine) == before
+    assert_no_container_left(docker_engine, before)
     assert images_named(docker_engine, f"{TEST_PREFIX}py312") == []
 
 

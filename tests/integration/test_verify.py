@@ -11,11 +11,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, run_cli
+from conftest import EXAMPLES, TEST_PREFIX, assert_no_container_left, containers, run_cli
 
 from pangeo_binder.build.kinds import python_image_for
 from pangeo_binder.build.lock import BASE_PYTHON, load_base_lock
-from pangeo_binder.engine import SMOKE_LABEL
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 
@@ -37,11 +36,6 @@ echo 'import os; os._exit(3)' > "$site/zz-stop.pth"
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("verify", *args)
-
-
-def leftover_containers(engine) -> list[str]:
-    return [c.id for c in engine.client.containers.list(all=True,
-                                                         filters={"label": SMOKE_LABEL})]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +90,7 @@ def test_a_clean_image_matches_its_lock_and_its_sbom_lists_xarray(docker_engine,
     from cyclonedx.validation.json import JsonStrictValidator
 
     sbom = tmp_path / "sbom.json"
+    before = containers(docker_engine)
     result = verify(quickstart, "--sbom", str(sbom))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
@@ -119,12 +114,13 @@ def test_a_clean_image_matches_its_lock_and_its_sbom_lists_xarray(docker_engine,
                   "pangeo-binder.base-lock-hash", "pangeo-binder.content-hash"):
         assert properties[label] == labels[label]
     assert properties["pangeo-binder:image-id"] == docker_engine.image_id(quickstart)
-    assert not leftover_containers(docker_engine)
+    assert_no_container_left(docker_engine, before)
 
 
 def test_a_drifted_image_names_each_package_and_what_changed(docker_engine, drifted,
                                                              tmp_path):
     pins = load_base_lock().pins
+    before = containers(docker_engine)
     result = verify(drifted)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
@@ -151,11 +147,12 @@ def test_a_drifted_image_names_each_package_and_what_changed(docker_engine, drif
     # The SBOM says what the image holds now.
     versions = {c["name"]: c["version"] for c in json.loads(sbom.read_text())["components"]}
     assert versions["six"] == "1.16.0" and "xarray-einstats" not in versions
-    assert not leftover_containers(docker_engine)
+    assert_no_container_left(docker_engine, before)
 
 
 def test_what_cannot_be_verified_is_one_line_and_exit_2(docker_engine):
     settings = Settings.from_env()
+    before = containers(docker_engine)
     cases = {
         f"{TEST_PREFIX}no-such-image:1": "no image ",
         # The OS image: no Python, nothing of pangeo-binder.
@@ -170,7 +167,7 @@ def test_what_cannot_be_verified_is_one_line_and_exit_2(docker_engine):
         assert result.stdout == ""
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("pangeo-binder: error: ") and message in line, line
-    assert not leftover_containers(docker_engine)
+    assert_no_container_left(docker_engine, before)
 
 
 def test_a_conda_image_is_checked_against_its_conda_lock(docker_engine, tmp_path, conda_env):
