@@ -7,11 +7,13 @@ In a session namespace (one annotated with the session's caps by `pangeo-binder 
 - every DaskCluster gets an ownerReference to the session pod, so deleting the session —
   even a forced delete, a SIGKILL or an OOM kill — lets Kubernetes' garbage collector
   remove the cluster, its scheduler and its workers; a DaskCluster whose session is
-  already gone is deleted;
+  already gone is deleted (each cluster's timer looks every few seconds);
 - when the session pod is gone, its Dask pods are deleted at once, with no grace period:
   their work belonged to a session that no longer exists, and garbage collection alone
   waits for each pod's graceful shutdown at the kubelet's pace (a minute on a busy node);
   garbage collection stays the guarantee when the operator is down;
+- it watches only Dask objects and namespaces: its rights on pods, Services and
+  Deployments are in session namespaces only (pangeo_binder.dask_operator.watches);
 - it serves the admission webhooks that check, before they exist, every Dask object,
   pod and Service in a session namespace (pangeo_binder.dask_operator.admission has the rules:
   the session's image, uid 1000, no privilege, no host access, within the worker cap).
@@ -31,9 +33,8 @@ import ssl
 import kopf
 import kr8s
 
-from . import schedulers
+from . import schedulers, watches
 from .admission import (
-    SESSION_LABEL,
     Policy,
     Session,
     object_violations,
@@ -71,6 +72,11 @@ async def _session_pods(namespace: str) -> list:
                                                label_selector=session_selector())]
 
 
+async def _live_session_pods(namespace: str) -> list:
+    return [p for p in await _session_pods(namespace)
+            if not p.metadata.get("deletionTimestamp")]
+
+
 async def _is_session_namespace(namespace: str) -> bool:
     # Every namespace a session is launched into carries its caps, whoever made it.
     return MAX_WORKERS_ANNOTATION in (await _namespace(namespace)).annotations
@@ -87,11 +93,9 @@ async def _own_cluster(name: str, namespace: str, logger) -> None:
     if not clusters:
         return
     cluster = clusters[0]
-    pods = [p for p in await _session_pods(namespace)
-            if not p.metadata.get("deletionTimestamp")]
+    pods = await _live_session_pods(namespace)
     if not pods:
-        logger.info(f"the session is gone: deleting Dask cluster {name}")
-        await cluster.delete()
+        await _end_session_clusters(namespace, logger)
         return
     owners = list(cluster.metadata.get("ownerReferences") or [])
     known = {o.get("uid") for o in owners}
@@ -103,21 +107,12 @@ async def _own_cluster(name: str, namespace: str, logger) -> None:
                     f"{', '.join(a['name'] for a in added)}")
 
 
-# Ownership is set when the cluster's scheduler Service appears, not in the DaskCluster's
-# own create handlers: kopf applies those handlers' patches together at the end, and a
-# slower extra handler there would let the operator's "Pending" patch land after its
-# "Running" one, leaving KubeCluster() waiting forever.
-@kopf.on.create("", "v1", "services", labels={"dask.org/component": "scheduler"})
-async def own_new_cluster(labels, namespace, logger, **_) -> None:
-    await _own_cluster(labels["dask.org/cluster-name"], namespace, logger)
-
-
 async def _mark_running_if_scheduler_is_up(name: str, namespace: str, logger) -> None:
-    """Work around a race in dask-kubernetes 2026.3: its DaskCluster create handlers
-    write phase "Pending" in one patch at the end of their cycle, while the scheduler
-    Service's handler writes "Running" as soon as the Service exists; when the Service
-    handler wins, "Pending" lands last and KubeCluster() never sees its cluster start.
-    A ClusterIP scheduler Service that exists means "Running" (the operator's own rule)."""
+    """What upstream's scheduler Service handler did (pangeo_binder.dask_operator.watches:
+    the operator does not watch Services): a ClusterIP scheduler Service that exists
+    means "Running". dask-kubernetes' DaskCluster create handlers write "Pending" in one
+    patch at the end of their cycle, after they made the Service, so this runs when
+    "Pending" lands, and from the cluster's timer."""
     api = await kr8s.asyncio.api()
     services = [s async for s in api.async_get("services", f"{name}-scheduler",
                                                 namespace=namespace)]
@@ -135,11 +130,32 @@ async def unstick_pending_cluster(name, namespace, logger, **_) -> None:
     await _mark_running_if_scheduler_is_up(name, namespace, logger)
 
 
-# A safety net for clusters made while the operator was down, or whose events raced.
-@kopf.timer(DASK_GROUP, "v1", "daskclusters", interval=10, initial_delay=10)
-async def own_existing_cluster(name, namespace, logger, **_) -> None:
+# Ownership, and the end of a cluster whose session is gone, from the cluster's own timer:
+# the operator does not watch pods, so it looks. Not in the DaskCluster's create handlers:
+# kopf applies those handlers' patches together at the end, and a slower extra handler
+# there would let the operator's "Pending" patch land after "Running".
+SESSION_CHECK_SECONDS = 3
+
+
+@kopf.timer(DASK_GROUP, "v1", "daskclusters", interval=SESSION_CHECK_SECONDS,
+            initial_delay=1)
+async def follow_session(name, namespace, logger, **_) -> None:
     await _own_cluster(name, namespace, logger)
     await _mark_running_if_scheduler_is_up(name, namespace, logger)
+
+
+# When garbage collection deletes a cluster whose session pod went (a forced delete, an
+# OOM kill), its pods go at once too; optional: no finalizer of its own.
+@kopf.on.delete(DASK_GROUP, "v1", "daskclusters", optional=True)
+async def end_orphaned_cluster(namespace, logger, **_) -> None:
+    with contextlib.suppress(kr8s.NotFoundError):  # the namespace is going as well
+        if await _is_session_namespace(namespace) and not await _live_session_pods(namespace):
+            await _end_session_clusters(namespace, logger)
+
+
+@kopf.timer(DASK_GROUP, "v1", "daskjobs", interval=SESSION_CHECK_SECONDS)
+async def follow_job_runner(name, namespace, status, logger, **_) -> None:
+    await watches.follow_job_runner(name, namespace, status, logger)
 
 
 async def _end_session_clusters(namespace: str, logger) -> None:
@@ -165,16 +181,6 @@ async def _end_session_clusters(namespace: str, logger) -> None:
                     f"{len(deployments)} Deployment(s) and {len(pods)} pod(s) in "
                     f"{namespace}")
         await asyncio.sleep(1)
-
-
-# An event handler, not kopf.on.delete: it needs no finalizer and stores nothing on pods.
-@kopf.on.event("", "v1", "pods", labels={SESSION_LABEL: "true"})
-async def end_session(event, namespace, logger, **_) -> None:
-    if event["type"] != "DELETED" or not await _is_session_namespace(namespace):
-        return
-    if [p for p in await _session_pods(namespace) if not p.metadata.get("deletionTimestamp")]:
-        return  # another session pod (a restarted hub's spawn) still uses the namespace
-    await _end_session_clusters(namespace, logger)
 
 
 # ------------------------------------------------------------- the hub's rights
@@ -364,3 +370,7 @@ async def check_service(body, namespace, sslpeer, **_) -> None:
     _authenticate(sslpeer)
     if await _session(namespace) is not None:
         _refuse(service_violations(body.get("spec") or {}, "spec"))
+
+
+# Last: every handler, upstream's and this module's, is registered by now.
+watches.install()

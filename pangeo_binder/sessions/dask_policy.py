@@ -32,6 +32,13 @@ MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
 HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
 HUB_SESSION_ROLE = "pangeo-binder-hub-session"
 HUB_BINDING = "pangeo-binder-hub"
+# The Dask operator's rights in a session namespace: a RoleBinding each session makes
+# (templates/session/access.yaml.j2) to a ClusterRole deploy/dask-operator/operator.yaml
+# defines, for the operator's ServiceAccount.
+OPERATOR_BINDING = "pangeo-binder-dask-operator"
+OPERATOR_RIGHTS = {"operator_binding": OPERATOR_BINDING,
+                   "operator_role": "pangeo-binder-dask-operator-session",
+                   "operator_account": ("dask-operator", "dask-operator")}  # namespace, name
 
 
 class CapsError(PangeoBinderError):

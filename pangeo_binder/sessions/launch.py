@@ -38,6 +38,8 @@ from .dask_policy import (
     HUB_ACCOUNT_ANNOTATION,
     HUB_BINDING,
     MAX_WORKERS_ANNOTATION,
+    OPERATOR_BINDING,
+    OPERATOR_RIGHTS,
     DaskCaps,
     session_dask_env,
 )
@@ -187,8 +189,8 @@ def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
     return mark_owner(render(
         "session/objects.yaml.j2", names=names, namespace=names.namespace,
         user=user_slug(target.user), image=image, caps=caps, quota=caps.quota(), token=token,
-        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env()),
-        target.user)
+        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env(),
+        **OPERATOR_RIGHTS), target.user)
 
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
@@ -282,7 +284,8 @@ def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,
     _ensure_namespace(api, names, target, caps, hub_account)
     for manifest in mark_owner(render(
             "session/access.yaml.j2", names=names, namespace=names.namespace,
-            user=user_slug(target.user), caps=caps, quota=caps.quota()), target.user):
+            user=user_slug(target.user), caps=caps, quota=caps.quota(),
+            **OPERATOR_RIGHTS), target.user):
         check_owner(ensure(api, manifest), target)  # the account the session runs as
     return names
 
@@ -423,7 +426,7 @@ def _delete_session(api, names: SessionNames, target: KubeTarget,
                           (Secret, names.token), (RoleBinding, names.role), (Role, names.role),
                           (ServiceAccount, names.account), (ResourceQuota, names.quota),
                           (LimitRange, names.quota), (NetworkPolicy, names.ingress),
-                          (NetworkPolicy, names.egress)]:
+                          (NetworkPolicy, names.egress), (RoleBinding, OPERATOR_BINDING)]:
             obj = cls(name, namespace=ns, api=api)
             if _read(obj) and made_for(obj.metadata, target.user):
                 delete_if_present(obj, force=force and cls is Pod)

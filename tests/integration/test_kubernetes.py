@@ -598,6 +598,78 @@ def test_a_hostile_scheduler_cannot_make_the_operator_delete_what_is_not_its_own
         kubectl("-n", ns, "delete", "daskclusters", "liar", "--wait=false", check=False)
 
 
+# A DaskJob made from inside the session: a runner that prints and ends, on a cluster of
+# its own with no workers (none of the cap).
+JOB_PROBE = """
+import copy, os
+from dask_kubernetes.operator import make_cluster_spec
+from kr8s.objects import new_class
+ns, image = os.environ["DASK_KUBERNETES__NAMESPACE"], os.environ["DASK_KUBERNETES__IMAGE"]
+runner = copy.deepcopy(make_cluster_spec(name="x", image=image)["spec"]["scheduler"]["spec"])
+container = runner["containers"][0]
+container.update(name="runner", command=["python", "-c", "print('the job ran')"], args=[])
+container.pop("readinessProbe", None); container.pop("livenessProbe", None)
+container.pop("ports", None)
+DaskJob = new_class("DaskJob", "kubernetes.dask.org/v1")
+DaskJob({"metadata": {"name": "report"}, "spec": {
+    "job": {"spec": runner},
+    "cluster": {"spec": make_cluster_spec(name="x", image=image, n_workers=0)["spec"]}}},
+    namespace=ns).create()
+print("CREATED")
+"""
+
+
+def test_a_dask_job_runs_to_its_end_and_takes_its_cluster_with_it(bob):
+    """The operator follows a DaskJob's runner without watching pods across the
+    cluster: the job ends Successful and its cluster goes."""
+    ns = f"pangeo-{BOB}"
+    try:
+        assert "CREATED" in in_session(BOB, JOB_PROBE)
+        wait_until(lambda: kubectl("-n", ns, "get", "daskjob", "report", "-o",
+                                   "jsonpath={.status.jobStatus}") == "Successful",
+                   240, "the DaskJob did not end Successful", ns)
+        runner = kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=job-runner",
+                         "-o", "name").split()
+        assert "the job ran" in kubectl("-n", ns, "logs", runner[0])
+        wait_until(lambda: "report" not in kubectl("-n", ns, "get", "daskclusters", "-o",
+                                                   "name"),
+                   60, "the job's cluster is still there", ns)
+    finally:
+        kubectl("-n", ns, "delete", "daskjobs", "--all", "--wait=false", check=False)
+
+
+OPERATOR_ACCOUNT = "system:serviceaccount:dask-operator:dask-operator"
+
+
+def operator_can(verb: str, resource: str, namespace: str | None = None) -> bool:
+    where = ["-n", namespace] if namespace else ["--all-namespaces"]
+    answer = kubectl("auth", "can-i", verb, resource, "--as", OPERATOR_ACCOUNT, *where,
+                     check=False)
+    return answer.strip() == "yes"
+
+
+def test_the_operator_holds_pod_rights_only_in_session_namespaces(alice, bob):
+    """Were a scheduler ever to make the operator act for it, the operator could reach
+    no pod, Service, Deployment or Secret outside a session namespace: it holds no such
+    right cluster-wide, nor can it bind itself one; each session binds them in its own
+    namespace. And it still watches everything it needs: no watcher failed."""
+    sessions = (f"pangeo-{ALICE}", f"pangeo-{BOB}")
+    for verb, resource in [("list", "pods"), ("watch", "services"), ("create", "pods"),
+                           ("delete", "pods"), ("patch", "deployments"),
+                           ("create", "deployments"), ("get", "secrets")]:
+        assert not operator_can(verb, resource), (verb, resource)
+        for namespace in ("default", "kube-system", "dask-operator"):
+            assert not operator_can(verb, resource, namespace), (verb, resource, namespace)
+        if resource != "secrets":
+            assert all(operator_can(verb, resource, ns) for ns in sessions), (verb, resource)
+    for ns in sessions:
+        assert operator_can("get", "secrets/pangeo-binder-dask-tls", ns)
+        assert not operator_can("get", "secrets/other", ns)
+    assert not operator_can("bind", "clusterroles/pangeo-binder-dask-operator-session")
+    log = kubectl("-n", "dask-operator", "logs", "deployment/dask-operator")
+    assert "Watcher for" not in log and "forbidden" not in log.lower(), log[-3000:]
+
+
 def test_forced_delete_of_the_session_removes_its_dask_cluster(alice):
     ns = f"pangeo-{ALICE}"
     assert dask_pods(ns), "the 'work' cluster of an earlier test should be running"
