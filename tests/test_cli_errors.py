@@ -197,7 +197,7 @@ def test_json_logs_make_warnings_and_log_records_events_and_end_in_one_line():
     """With JSON logs nothing else reaches stdout or stderr: BinderHub reads every line."""
     script = """
 import logging, warnings
-from pangeo_binder.cli import Reporter, run_stage
+from pangeo_binder.progress import Reporter, run_stage
 from pangeo_binder.errors import PangeoBinderError
 
 def stage():
