@@ -2,8 +2,8 @@
 command shares.
 
 Events go to people (on a terminal with rich, elsewhere as plain lines) or to BinderHub
-(JSON lines). Nothing here loads click, so code that runs before the CLI loads can report
-as the CLI does.
+(JSON lines). Nothing here loads click: `pangeo-binder build DIR` answers an unchanged
+directory with these before the CLI loads (see `__main__`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ once a build of a directory has succeeded, the pipeline records which image thos
 inputs made, under the hash of all of them, in the cache directory (where the locks it
 used are cached too: removing that directory forgets both). A rebuild hashes the same
 inputs and, when they were recorded and the engine still has the image under its
-content tag, is done: no lock, plan, template or docker-py is loaded for it.
+content tag, is done: no lock, plan, template or docker-py is loaded for it, nor click
+(`pangeo-binder build DIR` asks here before the CLI loads, see `__main__`).
 
 Only what names its own content qualifies: a directory (a git source needs the network
 to resolve its ref), built without `--push` and without an explicit image name.
