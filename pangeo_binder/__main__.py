@@ -9,6 +9,7 @@ built, goes to the CLI (`cli`), which parses it and builds.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -26,7 +27,13 @@ def _rebuilt(directory: str) -> bool:
                                                 reporter))
     if image is None:
         return False
-    echo(str(image))
+    try:
+        echo(str(image))
+    except BrokenPipeError:
+        # The reader went away: exit 1 quietly, as click does, and send what Python
+        # flushes at exit nowhere instead of into the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     return True
 
 

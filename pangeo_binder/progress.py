@@ -31,6 +31,8 @@ _CONTROL_SEQUENCE = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 def echo(text: str, err: bool = False) -> None:
     """`text` as a line on stdout (or stderr), flushed, as click.echo writes it."""
     stream = sys.stderr if err else sys.stdout
+    if stream is None:  # closed when the process started: nothing to write to
+        return
     if not stream.isatty():
         text = _CONTROL_SEQUENCE.sub("", text)
     stream.write(text + "\n")
