@@ -15,8 +15,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -177,6 +175,8 @@ class Engine:
     def build(self, context: Path, dockerfile: str, tag: str, emit: Emit, *,
               build_args: Mapping[str, str] = {}, labels: Mapping[str, str] = {},
               ca_bundle: Path | None = None, target: str | None = None) -> None:
+        import subprocess  # here: a cache hit runs no docker CLI
+
         command = [self.docker_cli, "build", "--progress=plain", "--file",
                    str(context / dockerfile), "--tag", tag]
         if target:
@@ -216,6 +216,8 @@ class Engine:
     def label(self, source: str, target: str, labels: Mapping[str, str], emit: Emit) -> None:
         """Name `source` `target` with `labels` added: a configuration change (a
         `FROM`-only build), no new layer."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="pangeo-binder-label-") as context:
             (Path(context) / "Dockerfile").write_text(f"FROM {source}\n")
             self.build(Path(context), "Dockerfile", target, emit, labels=labels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,8 @@ def _default_docker_cli() -> str:
     # without the buildx plugin refuses to, so prefer the packaged one where it exists.
     if Path("/usr/bin/docker").exists():
         return "/usr/bin/docker"
+    import shutil
+
     return shutil.which("docker") or "docker"
 
 

@@ -1,5 +1,8 @@
 """Badges and BinderHub's names, through the CLI and the public functions."""
 
+import subprocess
+import sys
+
 from conftest import run_cli
 
 from pangeo_binder.hub.badge import BinderRepo
@@ -46,3 +49,16 @@ def test_check_needs_a_registry_prefix():
                      "https://h.org", "--check", "--image-prefix", "binder-")
     assert result.returncode == 1
     assert "names no registry" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_badge_without_check_loads_no_registry_client():
+    """Printing badges is string work: docker-py (the registry question of --check)
+    takes longer to load than the badges take to print."""
+    probe = ("import sys\nfrom pangeo_binder.cli import main\n"
+             "try:\n    main(['badge', 'gh:org/repo', '--hub', 'https://h.org'])\n"
+             "except SystemExit as exit:\n    code = exit.code\n"
+             "print('LOADED', sorted(m for m in ('docker', 'requests', 'rich')"
+             " if m in sys.modules), code)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=False)
+    assert result.stdout.splitlines()[-1] == "LOADED [] 0", result.stderr[-2000:]

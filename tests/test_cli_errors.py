@@ -81,11 +81,20 @@ def test_json_logs_end_in_a_failed_phase(tmp_path):
     assert result.stderr == ""  # every line is JSON, the error's line is the last event
 
 
-@pytest.mark.parametrize("args", [["build"], ["build", "x", "--no-such-flag"], ["nope"]])
+@pytest.mark.parametrize("args", [["build"], ["build", "x", "--no-such-flag"],
+                                  ["build", "--no-such-flag"], ["nope"]])
 def test_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_build_and_an_option_alone_is_the_clis():
+    """`build WORD` is tried as an unchanged directory before the CLI loads only when
+    WORD is no option."""
+    result = run_cli("build", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("Usage: ")
+    assert "--json-logs" in result.stdout
 
 
 def repo2docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -197,7 +206,7 @@ def test_json_logs_make_warnings_and_log_records_events_and_end_in_one_line():
     """With JSON logs nothing else reaches stdout or stderr: BinderHub reads every line."""
     script = """
 import logging, warnings
-from pangeo_binder.cli import Reporter, run_stage
+from pangeo_binder.progress import Reporter, run_stage
 from pangeo_binder.errors import PangeoBinderError
 
 def stage():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import git, git_repo, write_tree
 
-from pangeo_binder.build.fetch import checkout
+from pangeo_binder.build.fetch import checkout, local_tree_id
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
@@ -114,3 +114,15 @@ def test_plain_directory_skips_dot_git_only(tmp_path):
         assert files.files == ("a.ipynb", "data/x.csv", "link.ipynb")
         assert files.revision is None
         assert Path(files.source_url).name == "plain"
+
+
+def test_a_rebuild_identifies_a_directory_as_its_checkout_does(tmp_path):
+    """A rebuild hashes a directory without reading its commit and remote: it must still
+    come to the checkout's own tree id, in a git work tree and outside one, so that the
+    image recorded under one is found by the other."""
+    repo = git_repo(tmp_path / "repo", {".gitignore": "*.nc\n", "a.ipynb": "{}"})
+    write_tree(repo, {"big.nc": "data", "new.ipynb": "{}", "a.ipynb": '{"cells": []}'})
+    plain = write_tree(tmp_path / "plain", {"a.ipynb": "{}", "data/x.csv": "1"})
+    for root in (repo, plain):
+        with checkout(parse_source(str(root)), ignore) as files:
+            assert local_tree_id(root) == files.tree_id

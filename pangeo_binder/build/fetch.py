@@ -18,9 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +45,8 @@ class Checkout:
 
 
 def _git(*args: str, cwd: Path | None = None, what: str) -> str:
+    import subprocess  # here: reading a directory outside git starts no process
+
     try:
         result = subprocess.run(
             ["git", *git_args(), *args], cwd=cwd, capture_output=True, text=True,
@@ -145,34 +144,50 @@ def _walk_files(root: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _git_says(*args: str, cwd: Path) -> str:
+    """What a local git command prints; nothing when it fails (no work tree, no HEAD
+    yet, no remote)."""
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
 def _in_git_work_tree(path: Path) -> bool:
     # No .git above it (and no GIT_DIR naming one elsewhere): not one, without starting
     # git: a rebuild of a plain directory asks nothing else of the system.
     if "GIT_DIR" not in os.environ and not any(
             (parent / ".git").exists() for parent in (path, *path.parents)):
         return False
-    return subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True,
-        text=True, check=False,
-    ).stdout.strip() == "true"
+    return _git_says("rev-parse", "--is-inside-work-tree", cwd=path) == "true"
+
+
+def _local_files(path: Path) -> tuple[tuple[str, ...], bool]:
+    """A directory's files as a build ships them, and whether they are git's: in a git
+    work tree the files git would commit (uncommitted changes included, ignored files
+    left out), elsewhere all of them."""
+    if _in_git_work_tree(path):
+        return _git_files(path, "--cached", "--others", "--exclude-standard"), True
+    return _walk_files(path), False
+
+
+def local_tree_id(path: Path) -> str:
+    """The tree id a checkout of the directory has, without the rest of the checkout
+    (its commit and its remote, three git commands more): all a rebuild asks of it."""
+    return _content_id(path, _local_files(path)[0])
 
 
 def _local_checkout(path: Path) -> Checkout:
-    inside_git = _in_git_work_tree(path)
+    files, inside_git = _local_files(path)
     revision = None
     source_url = path.as_uri()
     if inside_git:
-        files = _git_files(path, "--cached", "--others", "--exclude-standard")
-        head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=path,
-                              capture_output=True, text=True, check=False).stdout.strip()
+        head = _git_says("rev-parse", "--verify", "--quiet", "HEAD", cwd=path)
         if head:
             dirty = _git("status", "--porcelain", "--", ".", cwd=path, what="git status")
             revision = head + ("-dirty" if dirty.strip() else "")
-        remote = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=path,
-                                capture_output=True, text=True, check=False).stdout.strip()
+        remote = _git_says("config", "--get", "remote.origin.url", cwd=path)
         source_url = without_credentials(remote) if remote else source_url
-    else:
-        files = _walk_files(path)
     return Checkout(path=path, files=files, tree_id=_content_id(path, files),
                     revision=revision, source_url=source_url)
 
@@ -188,6 +203,8 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
         yield from _record_checkout(source, emit)
         return
     assert isinstance(source, GitSource)
+    import tempfile  # here: a directory is used in place
+
     emit(Event(Phase.FETCHING, f"Fetching {source.display}"
                                + (f" at {source.ref}" if source.ref else "")))
     with tempfile.TemporaryDirectory(prefix="pangeo-binder-fetch-") as tmp:
@@ -202,6 +219,8 @@ def checkout(source: Source, emit: Emit) -> Iterator[Checkout]:
 
 
 def _record_checkout(source: RecordSource, emit: Emit) -> Iterator[Checkout]:
+    import tempfile
+
     from .records import fetch_record
 
     emit(Event(Phase.FETCHING, f"Fetching record {source.display}"))
@@ -219,6 +238,8 @@ def _record_checkout(source: RecordSource, emit: Emit) -> Iterator[Checkout]:
 
 def copy_files(checkout: Checkout, dest: Path) -> None:
     """Copy the checkout's files (links as links) into `dest`."""
+    import shutil
+
     dest.mkdir(parents=True, exist_ok=True)
     for name in checkout.files:
         source = checkout.path / name

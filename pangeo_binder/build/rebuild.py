@@ -7,7 +7,8 @@ once a build of a directory has succeeded, the pipeline records which image thos
 inputs made, under the hash of all of them, in the cache directory (where the locks it
 used are cached too: removing that directory forgets both). A rebuild hashes the same
 inputs and, when they were recorded and the engine still has the image under its
-content tag, is done: no lock, plan, template or docker-py is loaded for it.
+content tag, is done: no lock, plan, template or docker-py is loaded for it, nor click
+(`pangeo-binder build DIR` asks here before the CLI loads, see `__main__`).
 
 Only what names its own content qualifies: a directory (a git source needs the network
 to resolve its ref), built without `--push` and without an explicit image name.
@@ -19,31 +20,38 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from .. import __version__
 from ..engine import Engine
 from ..errors import DockerError
-from ..events import Emit, Event, Phase, ignore
+from ..events import Emit, Event, Phase
 from ..resources import base_images_dir, environment_dir, templates_dir
 from ..settings import Settings
 from ..spec import LocalSource, Source
-from .fetch import Checkout, checkout
+from .fetch import Checkout, local_tree_id
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
-def _tool_files() -> list[Path]:
+def _tool_files() -> list[str]:
+    """pangeo-binder's own files: its code and the data it builds from (bytecode aside,
+    which is made from that code). Walked with os.walk, pruning bytecode directories
+    unread: a rebuild does this on every run."""
     roots = {_PACKAGE, base_images_dir(), environment_dir().parent, templates_dir()}
-    return sorted({path for root in roots for path in root.rglob("*")
-                   if path.is_file() and "__pycache__" not in path.parts})
+    found = set()
+    for root in roots:
+        for directory, subdirectories, files in os.walk(root):
+            subdirectories[:] = [d for d in subdirectories if d != "__pycache__"]
+            found.update(os.path.join(directory, name) for name in files)
+    return sorted(path for path in found if os.path.isfile(path))
 
 
-def inputs_key(checkout: Checkout, settings: Settings, engine: Engine) -> str:
-    """The hash of everything a directory's image depends on."""
+def inputs_key(tree_id: str, settings: Settings, engine: Engine) -> str:
+    """The hash of everything the image of a directory (its checkout's `tree_id`)
+    depends on."""
     digest = hashlib.sha256()
-    digest.update(f"{__version__}\n{checkout.tree_id}\n{settings!r}\n".encode())
+    digest.update(f"{__version__}\n{tree_id}\n{settings!r}\n".encode())
     os_images = sorted({settings.os_image, *settings.python_os_images.values()})
     for image in os_images:  # a re-tagged OS image is another input
         digest.update(f"{image}={engine.image_id(image)}\n".encode())
@@ -51,7 +59,8 @@ def inputs_key(checkout: Checkout, settings: Settings, engine: Engine) -> str:
         digest.update(settings.conda_base.read_bytes())
     for path in _tool_files():
         digest.update(f"{path}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as tool_file:
+            digest.update(hashlib.sha256(tool_file.read()).digest())
     return digest.hexdigest()
 
 
@@ -65,15 +74,15 @@ def rebuilt(source: Source, settings: Settings, emit: Emit) -> str | None:
     if not isinstance(source, LocalSource):
         return None
     engine = Engine(settings.docker_cli)
-    with checkout(source, ignore) as files:  # on a miss, the pipeline says it all
-        try:
-            path = _record_path(settings, inputs_key(files, settings, engine))
-            recorded = json.loads(path.read_text())
-            image, said = recorded["image"], [str(line) for line in recorded["said"]]
-            if engine.image_id(image) is None:
-                return None
-        except (OSError, ValueError, KeyError, TypeError, DockerError):
-            return None  # not recorded, unreadable, or no engine: the pipeline says why
+    tree_id = local_tree_id(source.path)
+    try:
+        path = _record_path(settings, inputs_key(tree_id, settings, engine))
+        recorded = json.loads(path.read_text())
+        image, said = recorded["image"], [str(line) for line in recorded["said"]]
+        if engine.image_id(image) is None:
+            return None
+    except (OSError, ValueError, KeyError, TypeError, DockerError):
+        return None  # not recorded, unreadable, or no engine: the pipeline says why
     emit(Event(Phase.FETCHING, f"Using local directory {source.path}"))
     for line in said:  # what the build told its user holds for the same inputs
         emit(Event(Phase.BUILDING, line))
@@ -101,10 +110,12 @@ def record(files: Checkout, settings: Settings, engine: Engine, image: str,
     """Remember that these inputs made `image`, and what the build said of them (written
     whole or not at all); a failure to write is no failure of the build."""
     try:
-        path = _record_path(settings, inputs_key(files, settings, engine))
+        path = _record_path(settings, inputs_key(files.tree_id, settings, engine))
         path.parent.mkdir(parents=True, exist_ok=True)
     except (OSError, DockerError):
         return
+    import tempfile  # here: a rebuild only reads records
+
     handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".part")
     try:
         with os.fdopen(handle, "w") as out:

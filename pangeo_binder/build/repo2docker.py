@@ -82,8 +82,8 @@ def _names_a_ref(repo: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from ..cli import Reporter, run_stage
     from ..events import Event, Phase
+    from ..progress import Reporter, run_stage
     from ..settings import Settings
     from ..spec import parse_source
     from .pipeline import build

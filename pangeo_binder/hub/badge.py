@@ -17,8 +17,6 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from ..build.fetch import resolve_ref
-from ..build.registry import image_in_registry
 from ..errors import SourceError
 from ..spec import GitSource, RecordSource, Source
 
@@ -109,6 +107,11 @@ class BinderRepo:
     def built_image(self, image_prefix: str, ref: str) -> tuple[str, bool]:
         """The image BinderHub would launch for `ref` (resolved to its commit), and
         whether the registry already holds it."""
+        # Here: a badge without --check asks neither git nor the registry (whose client,
+        # docker-py, takes longer to load than the badges take to print).
+        from ..build.fetch import resolve_ref
+        from ..build.registry import image_in_registry
+
         if self.record:
             raise SourceError("--check needs a git source: BinderHub names a record's image "
                               "by the version it resolves, which only a build can tell")
