@@ -6,10 +6,17 @@ contentproviders`, the `jupyter-repo2docker` package used as a library, never it
 know each service's API, so a record fetched here holds the same files as one repo2docker
 fetches. What this module adds around them:
 
+- Only what names a record gets here (`spec` decides: a DOI, a record URL, a SWHID, a
+  `zenodo:`-style spelling); a git URL, a shorthand or a directory never asks a provider,
+  so it needs no record service.
 - DOIs are resolved here, through the DOI handle API repo2docker itself uses
   (`RESOLVER/api/handles/DOI`), with PANGEO_BINDER_DOI_RESOLVER as the resolver, and the
   providers are given the record URL it names: a DOI nobody registered is one clear line,
   not a guess.
+- The Dataverse provider recognises a record by its host among the Dataverse
+  installations, a list it would download at every detection; it gets pangeo-binder's
+  copy instead (dataverse_installations.json, refreshed by
+  scripts/update-dataverse-hosts), so recognising a record asks nothing of the network.
 - PANGEO_BINDER_CONTENT_HOSTS (`zenodo=URL,figshare=URL,dataverse=URL,swh=URL`) adds
   an instance of a service, a private Zenodo (an InvenioRDM) for example, or a test's
   stand-in, through the providers' own public settings (`hosts`, `base_url`).
@@ -28,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import json
 import os
 import socket
 import tarfile
@@ -54,6 +62,7 @@ _FILE_NAME_KEYS = frozenset({"key", "name", "filename", "label", "directoryLabel
 # Seconds a service may take to answer one request (repo2docker's providers set none).
 _TIMEOUT = 60
 _ONE_AT_A_TIME = threading.Lock()
+DATAVERSE_INSTALLATIONS = Path(__file__).with_name("dataverse_installations.json")
 
 
 @dataclass(frozen=True)
@@ -139,9 +148,10 @@ def _providers(wanted: str | None, refused: list[str]) -> list[tuple[str, Any]]:
             provider.hosts = [_invenio_host(b) for b in bases] + provider.hosts
         elif name == "figshare":
             provider.hosts = [_figshare_host(b) for b in bases] + provider.hosts
-        elif name == "dataverse" and bases:
-            # The named installations instead of the list repo2docker downloads.
-            provider.hosts = [{"hostname": urlsplit(b).netloc, "url": b} for b in bases]
+        elif name == "dataverse":
+            # Set, its host list is never downloaded (at every detect() otherwise).
+            provider.hosts = ([{"hostname": urlsplit(b).netloc} for b in bases]
+                              + list(dataverse_installations()))
         elif name == "swh" and bases:
             provider.base_url = f"{bases[-1]}/api/1"
         if session := getattr(provider, "session", None):
@@ -150,6 +160,13 @@ def _providers(wanted: str | None, refused: list[str]) -> list[tuple[str, Any]]:
                 session.mount(scheme, _bounded_adapter(trusted))
         made.append((name, provider))
     return made
+
+
+@functools.cache
+def dataverse_installations() -> tuple[dict[str, str], ...]:
+    """The Dataverse installations pangeo-binder ships, as repo2docker's provider takes
+    them (it matches a URL's host against each `hostname`)."""
+    return tuple(json.loads(DATAVERSE_INSTALLATIONS.read_text())["installations"])
 
 
 def _trusted_netlocs(hosts: tuple[tuple[str, str], ...]) -> frozenset[str]:
