@@ -4,7 +4,9 @@ DNS outage), as BinderHub's build pods and the CLI meet them:
 - a git URL, a gh:/gl:/gist: shorthand and a directory are recognised without one network
   request, and no record provider is asked about them;
 - the build-pod command line fetches a `file://` or loopback git source offline;
-- a record provider's host list is pangeo-binder's copy, never a download.
+- a record provider's host list is pangeo-binder's copy, never a download;
+- a source that cannot be had is one `failed` event (one line in the plain CLI) naming it
+  and the cause, with no traceback.
 
 No Docker here: a build-pod run is pointed at an engine socket that does not exist, so it
 stops at the engine check, after its source is fetched, detected and locked
@@ -28,6 +30,7 @@ from conftest import (
     names_asked,
     offline_env,
     run_builder,
+    run_cli,
 )
 from git_server import PrivateGitServer
 from records_standin import RecordsStandIn
@@ -142,6 +145,22 @@ def test_the_build_pod_command_line_fetches_a_git_source_offline(git_sources, ki
     assert names_asked(tmp_path / "names-asked") == []
 
 
+def test_an_unreachable_doi_resolver_is_one_failed_event(tmp_path):
+    result = run_builder("--ref=1", "--image=offline/record:1", "10.5281/zenodo.1",
+                         env=no_engine_offline(tmp_path))
+    assert (result.returncode, events(result)) == (1, [
+        {"phase": "fetching", "message": "Fetching record 10.5281/zenodo.1\n"},
+        {"phase": "failed", "message": "cannot look up DOI 10.5281/zenodo.1: cannot resolve "
+                                       "host doi.org\n"}])
+    assert names_asked(tmp_path / "names-asked") == ["doi.org"]
+
+    plain = run_cli("build", "10.5281/zenodo.1", env=no_engine_offline(tmp_path))
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert [line for line in plain.stderr.splitlines() if "error" in line] == [
+        "pangeo-binder: error: cannot look up DOI 10.5281/zenodo.1: cannot resolve host "
+        "doi.org"]
+
+
 def test_a_dataverse_record_is_recognised_from_the_shipped_list(no_dns):
     [(_, dataverse)] = records._providers("dataverse", [])
     assert dataverse.detect(HARVARD) == HARVARD
@@ -156,6 +175,50 @@ def test_a_url_of_no_known_service_is_asked_of_every_provider_offline(no_dns, tm
     with pytest.raises(SourceError, match=r"^10.1234/elsewhere is no record of zenodo/"):
         records.fetch_record(source, tmp_path / "record", ignore)
     assert no_dns == []
+
+
+def test_a_services_failure_is_one_line_naming_the_record_and_the_cause(no_dns, tmp_path,
+                                                                        monkeypatch):
+    standin = RecordsStandIn()
+    try:
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            dead = f"127.0.0.1:{sock.getsockname()[1]}"
+        standin.add_doi("10.5281/zenodo.1", f"http://{dead}/zenodo/records/1")
+        standin.add_doi("10.5281/zenodo.2", "https://records.example.org/records/2")
+        monkeypatch.setenv("PANGEO_BINDER_DOI_RESOLVER", f"{standin.base}/doi")
+        monkeypatch.setenv("PANGEO_BINDER_CONTENT_HOSTS",
+                           f"zenodo=http://{dead}/zenodo,zenodo=https://records.example.org")
+        for doi, cause in [("10.5281/zenodo.1", f"{dead} refused the connection"),
+                           ("10.5281/zenodo.2", "cannot resolve host records.example.org")]:
+            with pytest.raises(SourceError) as failure:
+                records.fetch_record(RecordSource("zenodo", doi, doi), tmp_path / doi, ignore)
+            assert str(failure.value) == f"cannot fetch {doi}: {cause}"
+    finally:
+        standin.close()
+
+
+def test_a_library_log_record_reaches_the_json_log_without_its_traceback():
+    script = """
+import logging
+from pangeo_binder.cli import Reporter, run_stage
+from pangeo_binder.errors import SourceError
+
+def stage():
+    try:
+        raise ConnectionError("no route")
+    except ConnectionError:
+        logging.getLogger("repo2docker").exception("Error during build")
+    raise SourceError("cannot fetch 10.5281/zenodo.1: doi.org did not answer")
+
+run_stage(Reporter(True, False), stage)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False)
+    assert (result.returncode, events(result)) == (1, [
+        {"phase": "fetching", "message": "error: Error during build\n"},
+        {"phase": "failed", "message": "cannot fetch 10.5281/zenodo.1: doi.org did not "
+                                       "answer\n"}])
 
 
 def test_the_shipped_dataverse_list():

@@ -26,8 +26,9 @@ fetches. What this module adds around them:
   (unless its host is one the operator named), every request has a timeout, and
   Hydroshare's provider, which writes ./temp, runs in the temporary directory. The
   checkout then reads only what is inside its directory (`fetch`).
-- Any failure (an unknown record, a service that does not answer, a DOI that resolves to
-  no known service) is a SourceError naming the record.
+- Any failure (an unknown record, a service that does not answer, a host name that does
+  not resolve, a DOI that resolves to no known service) is a SourceError naming the
+  record and the cause in one line.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import ipaddress
 import json
 import os
 import socket
+import ssl
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -89,19 +91,16 @@ def content_hosts() -> tuple[tuple[str, str], ...]:
     return tuple(hosts)
 
 
-def _session_get(url: str) -> Any:
-    import requests
-
-    try:
-        return requests.get(url, headers={"accept": "application/json"}, timeout=_TIMEOUT)
-    except requests.RequestException as exc:
-        raise SourceError(f"cannot reach {url}: {type(exc).__name__}") from None
-
-
 def resolve_doi(doi: str) -> str:
     """The URL a DOI is registered for (the handle API's first URL value)."""
+    import requests
+
     url = f"{doi_resolver()}/api/handles/{doi}"
-    response = _session_get(url)
+    try:
+        response = requests.get(url, headers={"accept": "application/json"},
+                                timeout=_TIMEOUT)
+    except requests.RequestException as exc:
+        raise SourceError(f"cannot look up DOI {doi}: {_why(exc)}") from None
     if response.status_code == 404:
         raise SourceError(f"DOI {doi} is not registered ({doi_resolver()} does not know it)")
     if response.status_code != 200:
@@ -264,6 +263,44 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: requests wraps urllib3's errors, which wrap the socket's."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        pending += [e for e in (error.__cause__, error.__context__, getattr(error, "reason", None),
+                                *error.args) if isinstance(e, BaseException)]
+
+
+def _why(exc: BaseException) -> str:
+    """Why a request failed, in a few words and naming the host: the socket's reason at
+    the bottom of requests' and urllib3's wrappers (whose own text is a paragraph of
+    object reprs), else the exception's first line."""
+    import requests
+
+    request = getattr(exc, "request", None)
+    host = urlsplit(request.url).netloc.rpartition("@")[2] if request is not None else ""
+    if not host or not isinstance(exc, requests.RequestException):
+        return _reason(exc)
+    if isinstance(exc, requests.Timeout):
+        return f"{host} did not answer within {_TIMEOUT} s"
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror) for e in causes):
+        return f"cannot resolve host {urlsplit(request.url).hostname}"
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return f"{host} refused the connection"
+    if tls := next((e for e in causes if isinstance(e, ssl.SSLError)), None):
+        return f"TLS with {host} failed ({tls.reason or type(tls).__name__})"
+    if isinstance(exc, requests.ConnectionError):
+        return f"cannot connect to {host}"
+    return _reason(exc)
+
+
 def fetch_record(source: RecordSource, dest: Path, emit: Emit) -> FetchedRecord:
     """Fetch `source`'s files into the empty directory `dest`."""
     url = resolve_doi(source.spec) if source.spec.startswith("10.") else source.spec
@@ -286,7 +323,7 @@ def fetch_record(source: RecordSource, dest: Path, emit: Emit) -> FetchedRecord:
     except PangeoBinderError:
         raise
     except Exception as exc:  # the providers' failures: HTTP, JSON, archives, I/O
-        reason = refused[-1] if refused else _reason(exc)
+        reason = refused[-1] if refused else _why(exc)
         raise SourceError(without_credentials(f"cannot fetch {source.display}: {reason}")
                           ) from None
     known = source.provider or "/".join(PROVIDER_ORDER)
