@@ -210,7 +210,9 @@ def _configured_record_url(url: str) -> str | None:
 
 
 def _record(text: str) -> RecordSource | None:
-    """`text` as a published record, or None when it names none (a git URL, a path)."""
+    """`text` as a published record, or None when it names none (a git URL, a path).
+    Told from the spelling alone, never by asking a provider or the network: a git source
+    must build where no record service can be reached."""
     prefix, _, rest = text.partition(":")
     if _SWHID.match(text):
         if _SWHID.match(text)["type"] not in ("dir", "rev"):  # type: ignore[index]

@@ -58,6 +58,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
     )
 
 
+def run_builder(*args: str, env: dict[str, str] | None = None,
+                ) -> subprocess.CompletedProcess[str]:
+    """Run `jupyter-repo2docker` as BinderHub's build pods do (KubernetesBuildExecutor's
+    arguments, then `args`: --ref, --image, [--push,] the source): the command installed
+    beside this Python, which must be pangeo-binder's builder, as in the builder image."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("jupyter-repo2docker")), "--no-clean",
+         "--no-run", "--json-logs", "--user-name=jovyan", "--user-id=1000", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
+        timeout=1800)
+
+
+def offline_env(log: Path) -> dict[str, str]:
+    """Settings that make a child Python process one on a machine that reaches no name
+    server: tests/offline/sitecustomize.py refuses every lookup but loopback's and writes
+    the names asked for to `log` (see `names_asked`)."""
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent / "offline"),
+                                         os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, "PANGEO_BINDER_TEST_OFFLINE_LOG": str(log)}
+
+
+def names_asked(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli

@@ -133,8 +133,8 @@ def test_an_unreachable_resolver_is_one_line(tmp_path):
         port = sock.getsockname()[1]
     line = build_fails(tmp_path, "10.5281/zenodo.1",
                        env={"PANGEO_BINDER_DOI_RESOLVER": f"http://127.0.0.1:{port}"})
-    assert line == (f"pangeo-binder: error: cannot reach http://127.0.0.1:{port}/api/handles/"
-                    "10.5281/zenodo.1: ConnectionError")
+    assert line == ("pangeo-binder: error: cannot look up DOI 10.5281/zenodo.1: "
+                    f"127.0.0.1:{port} refused the connection")
 
 
 def test_a_listing_naming_a_file_outside_the_record_is_refused(standin, tmp_path):
@@ -174,7 +174,8 @@ def test_a_service_that_stops_answering_is_given_up_on(standin, monkeypatch):
     monkeypatch.setattr(records, "_TIMEOUT", 1)  # 60 s in use
     standin.add_zenodo(5, {"a.zip": zip_of(FILES)})
     standin.stalled.add("/zenodo/api/records/5/files")
-    with pytest.raises(SourceError, match=r"cannot fetch 10.5281/zenodo.5: ReadTimeout"):
+    with pytest.raises(SourceError, match=r"^cannot fetch 10.5281/zenodo.5: 127.0.0.1:\d+ "
+                                          r"did not answer within 1 s$"):
         fetched("10.5281/zenodo.5")
 
 

@@ -236,9 +236,10 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str,
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "pangeo-binder"),
         "requirements.lock": environment_lock_path(SERVICE_ENVIRONMENT),
+        # Its modules and the data they read (the Dataverse installations).
         **{f"app/pangeo_binder/{p.relative_to(PACKAGE_DIR)}": p
-           for p in sorted(PACKAGE_DIR.rglob("*.py"))
-           if "__pycache__" not in p.parts and "_data" not in p.parts},
+           for p in sorted(PACKAGE_DIR.rglob("*")) if p.suffix in (".py", ".json")
+           and "__pycache__" not in p.parts and "_data" not in p.parts},
     }
     for name in ("base_images", "environments", "templates"):
         files.update(_tree_files(data_root() / name, f"app/pangeo_binder/_data/{name}"))

@@ -6,10 +6,17 @@ contentproviders`, the `jupyter-repo2docker` package used as a library, never it
 know each service's API, so a record fetched here holds the same files as one repo2docker
 fetches. What this module adds around them:
 
+- Only what names a record gets here (`spec` decides: a DOI, a record URL, a SWHID, a
+  `zenodo:`-style spelling); a git URL, a shorthand or a directory never asks a provider,
+  so it needs no record service.
 - DOIs are resolved here, through the DOI handle API repo2docker itself uses
   (`RESOLVER/api/handles/DOI`), with PANGEO_BINDER_DOI_RESOLVER as the resolver, and the
   providers are given the record URL it names: a DOI nobody registered is one clear line,
   not a guess.
+- The Dataverse provider recognises a record by its host among the Dataverse
+  installations, a list it would download at every detection; it gets pangeo-binder's
+  copy instead (dataverse_installations.json, refreshed by
+  scripts/update-dataverse-hosts), so recognising a record asks nothing of the network.
 - PANGEO_BINDER_CONTENT_HOSTS (`zenodo=URL,figshare=URL,dataverse=URL,swh=URL`) adds
   an instance of a service, a private Zenodo (an InvenioRDM) for example, or a test's
   stand-in, through the providers' own public settings (`hosts`, `base_url`).
@@ -19,8 +26,9 @@ fetches. What this module adds around them:
   (unless its host is one the operator named), every request has a timeout, and
   Hydroshare's provider, which writes ./temp, runs in the temporary directory. The
   checkout then reads only what is inside its directory (`fetch`).
-- Any failure (an unknown record, a service that does not answer, a DOI that resolves to
-  no known service) is a SourceError naming the record.
+- Any failure (an unknown record, a service that does not answer, a host name that does
+  not resolve, a DOI that resolves to no known service) is a SourceError naming the
+  record and the cause in one line.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import json
 import os
 import socket
+import ssl
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -54,6 +64,7 @@ _FILE_NAME_KEYS = frozenset({"key", "name", "filename", "label", "directoryLabel
 # Seconds a service may take to answer one request (repo2docker's providers set none).
 _TIMEOUT = 60
 _ONE_AT_A_TIME = threading.Lock()
+DATAVERSE_INSTALLATIONS = Path(__file__).with_name("dataverse_installations.json")
 
 
 @dataclass(frozen=True)
@@ -80,19 +91,16 @@ def content_hosts() -> tuple[tuple[str, str], ...]:
     return tuple(hosts)
 
 
-def _session_get(url: str) -> Any:
-    import requests
-
-    try:
-        return requests.get(url, headers={"accept": "application/json"}, timeout=_TIMEOUT)
-    except requests.RequestException as exc:
-        raise SourceError(f"cannot reach {url}: {type(exc).__name__}") from None
-
-
 def resolve_doi(doi: str) -> str:
     """The URL a DOI is registered for (the handle API's first URL value)."""
+    import requests
+
     url = f"{doi_resolver()}/api/handles/{doi}"
-    response = _session_get(url)
+    try:
+        response = requests.get(url, headers={"accept": "application/json"},
+                                timeout=_TIMEOUT)
+    except requests.RequestException as exc:
+        raise SourceError(f"cannot look up DOI {doi}: {_why(exc)}") from None
     if response.status_code == 404:
         raise SourceError(f"DOI {doi} is not registered ({doi_resolver()} does not know it)")
     if response.status_code != 200:
@@ -139,9 +147,10 @@ def _providers(wanted: str | None, refused: list[str]) -> list[tuple[str, Any]]:
             provider.hosts = [_invenio_host(b) for b in bases] + provider.hosts
         elif name == "figshare":
             provider.hosts = [_figshare_host(b) for b in bases] + provider.hosts
-        elif name == "dataverse" and bases:
-            # The named installations instead of the list repo2docker downloads.
-            provider.hosts = [{"hostname": urlsplit(b).netloc, "url": b} for b in bases]
+        elif name == "dataverse":
+            # Set, its host list is never downloaded (at every detect() otherwise).
+            provider.hosts = ([{"hostname": urlsplit(b).netloc} for b in bases]
+                              + list(dataverse_installations()))
         elif name == "swh" and bases:
             provider.base_url = f"{bases[-1]}/api/1"
         if session := getattr(provider, "session", None):
@@ -150,6 +159,13 @@ def _providers(wanted: str | None, refused: list[str]) -> list[tuple[str, Any]]:
                 session.mount(scheme, _bounded_adapter(trusted))
         made.append((name, provider))
     return made
+
+
+@functools.cache
+def dataverse_installations() -> tuple[dict[str, str], ...]:
+    """The Dataverse installations pangeo-binder ships, as repo2docker's provider takes
+    them (it matches a URL's host against each `hostname`)."""
+    return tuple(json.loads(DATAVERSE_INSTALLATIONS.read_text())["installations"])
 
 
 def _trusted_netlocs(hosts: tuple[tuple[str, str], ...]) -> frozenset[str]:
@@ -247,6 +263,44 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: requests wraps urllib3's errors, which wrap the socket's."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        pending += [e for e in (error.__cause__, error.__context__, getattr(error, "reason", None),
+                                *error.args) if isinstance(e, BaseException)]
+
+
+def _why(exc: BaseException) -> str:
+    """Why a request failed, in a few words and naming the host: the socket's reason at
+    the bottom of requests' and urllib3's wrappers (whose own text is a paragraph of
+    object reprs), else the exception's first line."""
+    import requests
+
+    request = getattr(exc, "request", None)
+    host = urlsplit(request.url).netloc.rpartition("@")[2] if request is not None else ""
+    if not host or not isinstance(exc, requests.RequestException):
+        return _reason(exc)
+    if isinstance(exc, requests.Timeout):
+        return f"{host} did not answer within {_TIMEOUT} s"
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror) for e in causes):
+        return f"cannot resolve host {urlsplit(request.url).hostname}"
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return f"{host} refused the connection"
+    if tls := next((e for e in causes if isinstance(e, ssl.SSLError)), None):
+        return f"TLS with {host} failed ({tls.reason or type(tls).__name__})"
+    if isinstance(exc, requests.ConnectionError):
+        return f"cannot connect to {host}"
+    return _reason(exc)
+
+
 def fetch_record(source: RecordSource, dest: Path, emit: Emit) -> FetchedRecord:
     """Fetch `source`'s files into the empty directory `dest`."""
     url = resolve_doi(source.spec) if source.spec.startswith("10.") else source.spec
@@ -269,7 +323,7 @@ def fetch_record(source: RecordSource, dest: Path, emit: Emit) -> FetchedRecord:
     except PangeoBinderError:
         raise
     except Exception as exc:  # the providers' failures: HTTP, JSON, archives, I/O
-        reason = refused[-1] if refused else _reason(exc)
+        reason = refused[-1] if refused else _why(exc)
         raise SourceError(without_credentials(f"cannot fetch {source.display}: {reason}")
                           ) from None
     known = source.provider or "/".join(PROVIDER_ORDER)

@@ -8,9 +8,12 @@ BinderHub's KubernetesBuildExecutor runs, in a pod with the Docker socket mounte
 
 and reads JSON lines with `phase` and `message` until `built` or `failed`. The builder
 image (base_images/pangeo-binder, target `builder`) puts this module behind that name, so
-a BinderHub needs only its `build_image` setting changed. Any other repo2docker option is
-refused with one line naming it: silently ignoring, say, `--volume` would build
-something other than what was asked for.
+a BinderHub needs only its `build_image` setting changed; so does a pip install of
+pangeo-binder (pyproject.toml), whose dependency jupyter-repo2docker brings a command of
+that name too: repo2docker's own, which offers every URL to its record providers first
+(and so needs Dataverse's host list from the internet to build a git repository). Any
+other repo2docker option is refused with one line naming it: silently ignoring, say,
+`--volume` would build something other than what was asked for.
 """
 
 from __future__ import annotations

@@ -15,13 +15,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, git_repo, run_cli
+from conftest import TEST_PREFIX, git_repo, run_builder, run_cli
 from git_server import PrivateGitServer
 from registries import USER, htpasswd_registry, token_registry
 
@@ -122,15 +121,6 @@ def no_docker_config(tmp_path: Path) -> dict[str, str]:
     return {"DOCKER_CONFIG": str(empty)}
 
 
-def repo2docker(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The builder's `jupyter-repo2docker` (what the builder image puts behind that name),
-    with the arguments BinderHub's build pods pass."""
-    return subprocess.run(
-        [sys.executable, "-m", "pangeo_binder.build.repo2docker", "--no-clean", "--no-run",
-         "--json-logs", "--user-name=jovyan", "--user-id=1000", *args],
-        capture_output=True, text=True, env={**os.environ, **env}, check=False, timeout=1800)
-
-
 def json_lines(result: subprocess.CompletedProcess[str]) -> list[dict]:
     """The builder's output: every line, on stdout and stderr, is a JSON event."""
     assert result.stderr == ""
@@ -196,7 +186,7 @@ def built(git_server, basic_registry, docker_engine, tmp_path_factory):
                              "main"], capture_output=True, text=True, check=True).stdout[:40]
     image = BinderRepo.of(source).image_name(f"{basic_registry.host}/{TEST_PREFIX}binder-",
                                              commit)
-    result = repo2docker(f"--ref={commit}", f"--image={image}", "--push", url, env={
+    result = run_builder(f"--ref={commit}", f"--image={image}", "--push", url, env={
         **spy.env(), **no_docker_config(tmp_path_factory.mktemp("home")),
         "GIT_CREDENTIAL_ENV": GIT_CREDENTIALS,
         "CONTAINER_ENGINE_REGISTRY_CREDENTIALS": registry_credentials(basic_registry.host)})
@@ -310,7 +300,7 @@ def test_a_registry_with_token_auth_is_pushed_to_and_read_through_the_bearer_flo
                         registry_credentials(registry.host)}
 
     assert badge_check(url, prefix, with_credentials).stderr == f"not built yet: {image}\n"
-    pushed = repo2docker(f"--ref={commit}", f"--image={image}", "--push", url,
+    pushed = run_builder(f"--ref={commit}", f"--image={image}", "--push", url,
                          env=with_credentials)
     assert pushed.returncode == 0, pushed.stdout[-3000:]
     assert json_lines(pushed)[-1]["imageName"] == image
