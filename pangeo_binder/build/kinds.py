@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from packaging.specifiers import SpecifierSet
 
 from ..engine import Engine
-from ..errors import DockerError
+from ..errors import BinderConfigError, DockerError
 from ..events import Emit, Event, Phase
 from ..settings import Settings
+from ..yaml_file import load_yaml
 from .detect import PYTHON_VERSIONS, BinderConfig, read_text
 from .fetch import Checkout
 from .lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock, resolve_repo_lock
@@ -75,7 +76,6 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
     if config.dockerfile:
         return RepositoryDockerfile()
     if config.conda_environment and not config.conda_lock:
-        from .conda import parse_environment
         from .conda_pypi import PypiTranslation, translate
 
         name = config.conda_environment
@@ -83,9 +83,10 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
         if CONDA_MARKER in text:
             emit(Event(Phase.BUILDING, f"{name} asks for conda ({CONDA_MARKER!r})"))
             return CondaEnvironment()
-        spec = parse_environment(text, name)
-        translation = translate({"channels": list(spec.channels), "dependencies": [
-            *spec.dependencies, *([{"pip": list(spec.pip)}] if spec.pip else [])]}, name)
+        # The file as written (its prefix and name tell a `conda env export`), not as the
+        # conda path parses it: py-rattler's strict parser refuses an export's
+        # name=version=build lines, which conda itself reads as name ==version build.
+        translation = translate(load_yaml(text, name, BinderConfigError), name)
         if not isinstance(translation, PypiTranslation):
             emit(Event(Phase.BUILDING, f"Notice: {translation.notice()}; solving it with "
                                        "conda"))
