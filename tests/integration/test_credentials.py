@@ -350,7 +350,7 @@ def test_build_from_a_workshop_checks_and_pushes_with_registry_credentials(
     (f"tok3n-{GIT_PASSWORD}",  # a bare token, which git would echo in a warning
      "GIT_CREDENTIAL_ENV must be what a git credential helper prints: key=value lines "
      "such as username=NAME and password=TOKEN"),
-])
+], ids=["wrong", "malformed"])  # fixed: every test worker must collect the same names
 def test_a_wrong_or_malformed_git_credential_is_one_line_without_it(git_server, spy,
                                                                     credentials, line):
     url = git_server.url("cli")
