@@ -95,7 +95,7 @@ async def _own_cluster(name: str, namespace: str, logger) -> None:
     cluster = clusters[0]
     pods = await _live_session_pods(namespace)
     if not pods:
-        await _end_session_clusters(namespace, logger)
+        await _end_clusters(namespace, logger)
         return
     owners = list(cluster.metadata.get("ownerReferences") or [])
     known = {o.get("uid") for o in owners}
@@ -144,13 +144,16 @@ async def follow_session(name, namespace, logger, **_) -> None:
     await _mark_running_if_scheduler_is_up(name, namespace, logger)
 
 
-# When garbage collection deletes a cluster whose session pod went (a forced delete, an
-# OOM kill), its pods go at once too; optional: no finalizer of its own.
+# A deleted cluster's pods go at once: whoever deleted it (the session's `close()`, the
+# idle timeout, garbage collection after a forced delete or an OOM kill of the session),
+# and every cluster of the namespace when the session is gone. Optional: no finalizer.
 @kopf.on.delete(DASK_GROUP, "v1", "daskclusters", optional=True)
-async def end_orphaned_cluster(namespace, logger, **_) -> None:
+async def end_deleted_cluster(name, namespace, logger, **_) -> None:
     with contextlib.suppress(kr8s.NotFoundError):  # the namespace is going as well
-        if await _is_session_namespace(namespace) and not await _live_session_pods(namespace):
-            await _end_session_clusters(namespace, logger)
+        if not await _is_session_namespace(namespace):
+            return
+        session_gone = not await _live_session_pods(namespace)
+        await _end_clusters(namespace, logger, name=None if session_gone else name)
 
 
 @kopf.timer(DASK_GROUP, "v1", "daskjobs", interval=SESSION_CHECK_SECONDS)
@@ -158,15 +161,18 @@ async def follow_job_runner(name, namespace, status, logger, **_) -> None:
     await watches.follow_job_runner(name, namespace, status, logger)
 
 
-async def _end_session_clusters(namespace: str, logger) -> None:
-    """Delete the namespace's DaskClusters, their Deployments (so that no ReplicaSet
-    keeps making pods) and force-delete their pods, until only clusters on their way out
-    are left (their finalizers are the operator's to release)."""
+async def _end_clusters(namespace: str, logger, name: str | None = None) -> None:
+    """Delete DaskCluster `name` (all of the namespace's without one), its Deployments
+    (so that no ReplicaSet keeps making pods) and force-delete its pods, until only
+    clusters on their way out are left (their finalizers are the operator's to release).
+    Without grace: the cluster's work is abandoned, and a graceful end waits for each
+    pod at the kubelet's pace (tens of seconds on a busy node)."""
     api = await kr8s.asyncio.api()
-    selector = "dask.org/cluster-name"
+    selector = f"dask.org/cluster-name={name}" if name else "dask.org/cluster-name"
     for _ in range(60):
         clusters = [c async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
-                                                    namespace=namespace)]
+                                                    namespace=namespace)
+                    if name in (None, c.name)]
         deployments = [d async for d in api.async_get("deployments", namespace=namespace,
                                                        label_selector=selector)]
         pods = [p async for p in api.async_get("pods", namespace=namespace,
@@ -177,9 +183,8 @@ async def _end_session_clusters(namespace: str, logger) -> None:
         for obj in live + deployments + pods:
             with contextlib.suppress(kr8s.NotFoundError):
                 await obj.delete(force=isinstance(obj, kr8s.asyncio.objects.Pod))
-        logger.info(f"the session is gone: deleting {len(live)} Dask cluster(s), "
-                    f"{len(deployments)} Deployment(s) and {len(pods)} pod(s) in "
-                    f"{namespace}")
+        logger.info(f"deleting {len(live)} Dask cluster(s), {len(deployments)} "
+                    f"Deployment(s) and {len(pods)} pod(s) in {namespace}")
         await asyncio.sleep(1)
 
 

@@ -178,19 +178,21 @@ def test_another_user_gets_403_on_everything_of_the_first(alice, bob):
 
 def test_an_idle_cluster_removes_itself(bob):
     """The operator checks idleness through the scheduler's HTTP API: TLS on the Dask
-    port must not keep it from removing an idle cluster."""
+    port must not keep it from removing an idle cluster. Left idle for a 60 s timeout,
+    the cluster and its pods are gone within 90 s: the scheduler's idle clock starts at
+    the operator's first look (every 5 s), the operator deletes the cluster at its next
+    look after the timeout, and its pods go without grace."""
     ns = f"pangeo-{BOB}"
     out = in_session(BOB, """
 from dask_kubernetes.operator import KubeCluster
-cluster = KubeCluster(name="idle", n_workers=1, idle_timeout=30, shutdown_on_close=False)
+cluster = KubeCluster(name="idle", n_workers=1, idle_timeout=60, shutdown_on_close=False)
 print("UP", cluster.scheduler_address)
 """)
+    idle_from = time.monotonic()
     assert f"UP tls://idle-scheduler.{ns}:8786" in out  # it ran, over TLS
-    # Idle for 30 s (long enough for KubeCluster() to see it start on a loaded node),
-    # then gone; the operator checks every 5 s.
-    wait_until(lambda: "idle" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name"),
-               120, "the idle cluster is still there", ns)
-    wait_until(lambda: not dask_pods(ns), 90, "the idle cluster's pods are still there", ns)
+    wait_until(lambda: "idle" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+               and not dask_pods(ns), 120, "the idle cluster is still there", ns)
+    assert time.monotonic() - idle_from < 90
 
 
 # Shapes of Dask objects that would give a session host access, another image, the
