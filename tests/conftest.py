@@ -29,26 +29,6 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     yield
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """How the suite shares its workers (scripts/test runs pytest-xdist with --dist
-    loadgroup). The cluster's tests are one group, on one worker, one after another: they
-    share one single-node cluster, and mostly wait for it. Each other integration module
-    is a group of its own, so that its module fixtures (built images) are made once. Unit
-    tests go anywhere. The cluster's group comes first and the unit tests next, so that
-    what a worker takes on beside that long group is short."""
-    def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("cluster"):
-            return 0
-        return 2 if item.get_closest_marker("integration") else 1
-
-    for item in items:
-        if item.get_closest_marker("cluster"):
-            item.add_marker(pytest.mark.xdist_group("cluster"))
-        elif item.get_closest_marker("integration"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    items.sort(key=rank)  # stable: each module keeps its own order
-
-
 def run_cli(*args: str, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `pangeo-binder` command as a user would."""
@@ -191,7 +171,7 @@ def containers(engine) -> set[str]:
 
 def assert_no_container_left(engine, before: set[str], settle: float = 900) -> None:
     """Nothing a command made is left: every container there now and not `before` goes
-    away. Other tests run beside this one (pytest-xdist), and their builds' throwaway
+    away. Other tests run beside this one (scripts/test's two lanes), and their builds' throwaway
     containers (resolver sandboxes, smoke tests) come and go meanwhile, so a new one gets
     up to `settle` seconds (the sandbox's own time limit) to go; one left behind never
     does."""
