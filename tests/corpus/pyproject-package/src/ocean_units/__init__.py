@@ -1,10 +1,11 @@
 """Unit-aware helpers shared by the notebooks."""
 
-import pint_xarray  # noqa: F401  (registers the .pint accessor)
+import pint_xarray
 import xarray as xr
 
-SEAWATER_DENSITY = 1025.0  # kg m-3
-SEAWATER_HEAT_CAPACITY = 3990.0  # J kg-1 K-1
+units = pint_xarray.unit_registry
+SEAWATER_DENSITY = 1025.0 * units("kg / m**3")
+SEAWATER_HEAT_CAPACITY = 3990.0 * units("J / kg / K")
 
 
 def heat_content(temperature: xr.DataArray, thickness: xr.DataArray) -> xr.DataArray:
