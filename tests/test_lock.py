@@ -288,3 +288,22 @@ def test_a_pipfile_without_lock_is_resolved_like_requirements(tmp_path, lock_rep
         "requirements.txt": "nothing-here\n"}, tmp_path / "cache")
     assert "xarray-einstats" in lock.pins and lock.pins["xarray"] == XARRAY
     assert any(m.startswith("Resolving Pipfile against the Pangeo base") for m in messages)
+
+
+@pytest.mark.integration
+def test_a_committed_pylock_is_pinned_exactly_and_hash_checked(tmp_path, lock_repo):
+    files = corpus_files("uv-project")
+    # The uv project's lock in PEP 751's form, as `uv export --format pylock.toml` writes
+    # it (uv beside pangeo-binder, on the test's own fixture).
+    project = write_tree(tmp_path / "project", files)
+    from uv import find_uv_bin
+
+    pylock = subprocess.run([find_uv_bin(), "export", "--frozen", "--format", "pylock.toml",
+                             "--no-header", "--quiet"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout
+    del files["uv.lock"]
+    lock, messages = lock_repo(tmp_path, {**files, "binder/pylock.toml": pylock},
+                               tmp_path / "cache")
+    assert lock.pins["humanize"] == "4.17.0"
+    assert "Notice: binder/pylock.toml is installed as locked: 1 package pinned exactly, " \
+           "hash-checked" in messages
