@@ -221,8 +221,9 @@ def _apt_packages(checkout: Checkout, apt_txt: str | None) -> tuple[str, ...]:
 # conda, Pipfile, then requirements.txt with the root package): the first whose files are
 # present builds the image and the others' files are ignored. pangeo-binder follows that
 # order. Its own lock comes first among the pip files (it is the export of whichever of
-# them the repository has), and uv's locks, which repo2docker does not read, come before
-# requirements.txt, since a lock pins what requirements would resolve.
+# them the repository has), and a PEP 751 pylock.toml and a uv.lock, which repo2docker
+# does not read, come before requirements.txt, since a lock pins what requirements
+# would resolve.
 PIP_SOURCES = (LOCK_FILENAME, PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK, "requirements.txt")
 IGNORE_FILES = (".dockerignore", ".containerignore")
 
