@@ -223,3 +223,18 @@ run_stage(Reporter(True, False), stage)
         {"phase": "fetching", "message": "UserWarning: deprecated thing\n"},
         {"phase": "fetching", "message": "warning: Connection pool is full\n"},
         {"phase": "failed", "message": "it broke on two lines\n"}]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("Pipfile.lock", '{"default": {"xarray": {"version": "==2026.9.0",',
+     "binder/Pipfile.lock is not valid JSON: line 1"),
+    ("Pipfile", "[packages]\nx = {path = '../..'}\n",
+     "binder/Pipfile installs '../..', outside the repository"),
+    ("uv.lock", "version = 1\nrequires-python = '>=3.15'\n",
+     "binder/uv.lock asks for Python >=3.15; pangeo-binder builds Python 3.10 to 3.14"),
+])
+def test_a_bad_project_file_is_one_line_naming_it(tmp_path, name, text, expected):
+    repo = write_tree(tmp_path / "repo", {f"binder/{name}": text, "a.ipynb": "{}"})
+    line = build_fails(tmp_path, str(repo),
+                       env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert expected in line

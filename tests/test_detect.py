@@ -87,7 +87,10 @@ def test_a_conda_environment_replaces_the_pip_files_and_says_so(tmp_path, name):
     assert config.conda and config.conda_environment == f"binder/{name}"
     assert config.requirements is None and config.conda_lock is None
     assert config.apt_packages == ("nco",) and config.post_build == "binder/postBuild"
-    assert any("binder/requirements.txt is ignored" in w for w in config.warnings)
+    assert config.notices == (f"binder/{name} is used; binder/requirements.txt is ignored "
+                              "(repo2docker's order; the conda environment decides the "
+                              "packages and the Python: list pip packages under pip: in "
+                              "the environment file)",)
 
 
 def test_a_shipped_conda_lock_is_a_conda_build_on_its_own(tmp_path):
@@ -96,7 +99,7 @@ def test_a_shipped_conda_lock_is_a_conda_build_on_its_own(tmp_path):
     assert config.conda_environment is None
 
 
-@pytest.mark.parametrize("name", ["install.R", "Project.toml", "Pipfile"])
+@pytest.mark.parametrize("name", ["install.R", "Project.toml"])
 def test_other_environment_files_are_refused(tmp_path, name):
     with pytest.raises(BinderConfigError, match=name.replace(".", r"\.")):
         detect_tree(tmp_path, {name: ""})
@@ -138,13 +141,40 @@ def test_a_root_package_is_installed_as_repo2docker_does(tmp_path):
     config = detect_tree(tmp_path, {"requirements.txt": "xarray\n",
                                     "setup.py": "from setuptools import setup\n"})
     assert config.install_repository
-    config = detect_tree(tmp_path / "b", {"pyproject.toml": "[project]\nname = 'x'\n"})
+    config = detect_tree(tmp_path / "b", {"pyproject.toml": PYPROJECT})
     assert config.install_repository
 
 
-def test_a_pyproject_of_tool_settings_only_is_not_a_package(tmp_path):
-    config = detect_tree(tmp_path, {"pyproject.toml": "[tool.black]\nline-length = 99\n"})
+PYPROJECT = ("[project]\nname = 'x'\nversion = '1'\n\n[build-system]\n"
+             "requires = ['setuptools']\nbuild-backend = 'setuptools.build_meta'\n")
+
+
+@pytest.mark.parametrize("text", ["[tool.black]\nline-length = 99\n",
+                                  "[project]\nname = 'app'\nversion = '1'\n"])
+def test_a_pyproject_without_project_and_build_system_is_not_a_package(tmp_path, text):
+    # repo2docker's rule: tool settings, or an application's [project] as `uv init`
+    # writes it, are not installed
+    config = detect_tree(tmp_path, {"pyproject.toml": text})
     assert not config.install_repository
+
+
+@pytest.mark.parametrize(("requires", "runtime", "python"), [
+    (">=3.10", None, None), (">=3.12", None, "3.14"), ("==3.13.*", None, "3.13"),
+    (">=3.12", "python-3.13", "3.13")])
+def test_a_root_packages_requires_python_chooses_the_python(tmp_path, requires, runtime,
+                                                              python):
+    tree = {"pyproject.toml": PYPROJECT.replace("version = '1'\n", "version = '1'\n"
+                                                f"requires-python = '{requires}'\n")}
+    if runtime:
+        tree["runtime.txt"] = f"{runtime}\n"
+    assert detect_tree(tmp_path, tree).python_version == python
+
+
+def test_a_runtime_the_root_package_refuses_is_an_error(tmp_path):
+    pyproject = PYPROJECT.replace("version = '1'\n", "version = '1'\nrequires-python = '>=3.12'\n")
+    with pytest.raises(BinderConfigError, match=r"runtime\.txt asks for python-3\.11 but "
+                                                r"pyproject\.toml asks for Python >=3\.12"):
+        detect_tree(tmp_path, {"runtime.txt": "python-3.11\n", "pyproject.toml": pyproject})
 
 
 def test_a_binder_directory_keeps_the_root_package_out_with_a_warning(tmp_path):
@@ -180,3 +210,82 @@ def test_a_binder_file_linked_inside_the_repository_is_read(tmp_path):
     (root / "binder" / "apt.txt").symlink_to("../apt.txt")
     with checkout(parse_source(str(root)), ignore) as found:
         assert detect(found, "3.11").apt_packages == ("nco",)
+
+
+# repo2docker's order, with pangeo-binder's and uv's locks among the pip files: for each
+# pair, the file that is used and the one that is ignored.
+PRECEDENCE = [
+    ("binder/Dockerfile", "binder/environment.yml"),
+    ("binder/Dockerfile", "binder/Pipfile"),
+    ("binder/environment.yml", "binder/Pipfile"),
+    ("binder/environment.yml", "binder/Pipfile.lock"),
+    ("binder/environment.yml", "binder/uv.lock"),
+    ("binder/conda-lock.yml", "binder/pylock.toml"),
+    ("binder/pangeo-binder.lock", "binder/Pipfile"),
+    ("binder/pangeo-binder.lock", "binder/requirements.txt"),
+    ("binder/Pipfile", "binder/requirements.txt"),
+    ("binder/Pipfile", "binder/pylock.toml"),
+    ("binder/Pipfile.lock", "binder/uv.lock"),
+    ("binder/pylock.toml", "binder/uv.lock"),
+    ("binder/pylock.toml", "binder/requirements.txt"),
+    ("binder/uv.lock", "binder/requirements.txt"),
+]
+CONTENT = {"Dockerfile": "FROM x\n", "environment.yml": "dependencies: [xarray]\n",
+           "conda-lock.yml": "version: 1\n", "pangeo-binder.lock": "x==1\n",
+           "Pipfile": "[packages]\nxarray = '*'\n", "Pipfile.lock": '{"default": {}}',
+           "pylock.toml": 'lock-version = "1.0"\n', "uv.lock": "version = 1\n",
+           "requirements.txt": "xarray\n"}
+
+
+@pytest.mark.parametrize(("used", "ignored"), PRECEDENCE)
+def test_each_pair_of_binder_files_follows_repo2dockers_order(tmp_path, used, ignored):
+    config = detect_tree(tmp_path, {name: CONTENT[name.rsplit("/", 1)[1]]
+                                    for name in (used, ignored)})
+    chosen = (config.dockerfile or config.conda_environment or config.conda_lock
+              or config.lock_file or config.python_project or config.requirements)
+    assert chosen == used
+    assert config.notices[0].startswith(f"{used} is used; {ignored} is ignored (")
+
+
+def test_a_pipfile_lock_is_used_over_its_pipfile_as_pipenv_does(tmp_path):
+    config = detect_tree(tmp_path, {"Pipfile": CONTENT["Pipfile"],
+                                    "Pipfile.lock": CONTENT["Pipfile.lock"],
+                                    "requirements.txt": "xarray\n"})
+    assert config.python_project == "Pipfile.lock"
+    assert config.notices == (
+        "Pipfile.lock is used; Pipfile is ignored (a Pipfile.lock is installed as locked)",
+        "Pipfile.lock is used; requirements.txt is ignored (repo2docker's order)")
+
+
+def test_a_pipfile_keeps_the_root_package_out_as_repo2docker_does(tmp_path):
+    config = detect_tree(tmp_path, {"Pipfile": CONTENT["Pipfile"], "setup.py": ""})
+    assert not config.install_repository
+    assert config.notices == ("Pipfile is used; setup.py is ignored (repo2docker's order)",)
+
+
+@pytest.mark.parametrize(("name", "text", "python"), [
+    ("Pipfile", "[requires]\npython_version = '3.13'\n", "3.13"),
+    ("Pipfile.lock", '{"_meta": {"requires": {"python_version": "3.11"}}}', None),
+    ("pylock.toml", "lock-version = '1.0'\nrequires-python = '>=3.12'\n", "3.14"),
+    ("uv.lock", "version = 1\nrequires-python = '==3.13.*'\n", "3.13")])
+def test_a_project_file_names_its_python(tmp_path, name, text, python):
+    config = detect_tree(tmp_path, {f"binder/{name}": text})
+    assert config.python_version == python
+    assert config.python_from == (f"binder/{name}" if python else None)
+
+
+@pytest.mark.parametrize(("name", "text", "error"), [
+    ("Pipfile", "[packages\n", r"binder/Pipfile is not valid TOML"),
+    ("Pipfile.lock", "{\n  'default': 1", r"binder/Pipfile\.lock is not valid JSON: line 2"),
+    ("Pipfile.lock", "[]", r"binder/Pipfile\.lock is not a Pipfile\.lock"),
+    ("uv.lock", "version = \n", r"binder/uv\.lock is not valid TOML")])
+def test_a_malformed_project_file_is_one_line_naming_it(tmp_path, name, text, error):
+    with pytest.raises(BinderConfigError, match=error):
+        detect_tree(tmp_path, {f"binder/{name}": text})
+
+
+def test_ignore_files_of_the_binder_directory_and_the_root_are_read(tmp_path):
+    config = detect_tree(tmp_path, {
+        "binder/requirements.txt": "xarray\n", "binder/.dockerignore": "# data\ndata/\n\n",
+        ".containerignore": ".env\n", ".dockerignore": "!keep.env\n"})
+    assert config.ignore_patterns == ("data/", "!keep.env", ".env")

@@ -245,3 +245,65 @@ def test_resolving_never_runs_repository_code_on_the_build_machine(tmp_path, doc
     left = subprocess.run([Settings.from_env().docker_cli, "ps", "-aq", "--filter",
                            f"label={SANDBOX_LABEL}"], capture_output=True, text=True)
     assert left.stdout.strip() == "", "a sandbox container was left behind"
+
+
+CORPUS = os.path.join(os.path.dirname(__file__), "corpus")
+
+
+def corpus_files(name):
+    root = os.path.join(CORPUS, name)
+    return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f)).read()
+            for d, _, names in os.walk(root) for f in names}
+
+
+@pytest.mark.integration
+def test_a_uv_lock_is_exported_in_the_sandbox_and_pinned_exactly(tmp_path, lock_repo):
+    lock, messages = lock_repo(tmp_path, corpus_files("uv-project"), tmp_path / "cache")
+    assert lock.pins["humanize"] == "4.17.0"  # what uv.lock says, not the newest
+    assert not lock.standalone(BASE)
+    assert any("Exporting uv.lock with uv (in a sandbox container)" in m for m in messages)
+    assert "Notice: uv.lock is installed as locked: 1 package pinned exactly, " \
+           "hash-checked" in messages
+
+
+@pytest.mark.integration
+def test_a_pipfile_lock_is_installed_as_locked_and_its_hashes_checked(tmp_path, lock_repo):
+    files = corpus_files("pipenv-course")
+    lock, _ = lock_repo(tmp_path, files, tmp_path / "cache")
+    assert lock.pins["tabulate"] == "0.10.0" and lock.pins["xarray"] == XARRAY
+    # A lock whose hashes name other files than the index has is refused in one line.
+    tampered = files["binder/Pipfile.lock"]
+    start = tampered.index('"tabulate"')
+    files["binder/Pipfile.lock"] = tampered[:start] + tampered[start:].replace(
+        '"sha256:', '"sha256:00', 2)
+    with pytest.raises(LockError, match=r"binder/Pipfile\.lock locks tabulate 0\.10\.0 but "
+                                        r"the index offers a file of it whose hash"):
+        lock_repo(tmp_path, files, tmp_path / "cache", name="tampered")
+
+
+@pytest.mark.integration
+def test_a_pipfile_without_lock_is_resolved_like_requirements(tmp_path, lock_repo):
+    lock, messages = lock_repo(tmp_path, {
+        "Pipfile": "[packages]\nxarray = '*'\n\n[dev-packages]\nxarray-einstats = '*'\n",
+        "requirements.txt": "nothing-here\n"}, tmp_path / "cache")
+    assert "xarray-einstats" in lock.pins and lock.pins["xarray"] == XARRAY
+    assert any(m.startswith("Resolving Pipfile against the Pangeo base") for m in messages)
+
+
+@pytest.mark.integration
+def test_a_committed_pylock_is_pinned_exactly_and_hash_checked(tmp_path, lock_repo):
+    files = corpus_files("uv-project")
+    # The uv project's lock in PEP 751's form, as `uv export --format pylock.toml` writes
+    # it (uv beside pangeo-binder, on the test's own fixture).
+    project = write_tree(tmp_path / "project", files)
+    from uv import find_uv_bin
+
+    pylock = subprocess.run([find_uv_bin(), "export", "--frozen", "--format", "pylock.toml",
+                             "--no-header", "--quiet"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout
+    del files["uv.lock"]
+    lock, messages = lock_repo(tmp_path, {**files, "binder/pylock.toml": pylock},
+                               tmp_path / "cache")
+    assert lock.pins["humanize"] == "4.17.0"
+    assert "Notice: binder/pylock.toml is installed as locked: 1 package pinned exactly, " \
+           "hash-checked" in messages

@@ -148,3 +148,29 @@ def test_context_holds_the_repo_copy_and_the_lock(tmp_path):
     write_context(plan(checkout=files(path=source)), context)
     assert sorted(p.relative_to(context).as_posix() for p in context.rglob("*")
                   if p.is_file()) == ["Dockerfile", "pangeo-binder/repo.lock", "repo/a.ipynb"]
+
+
+@pytest.mark.parametrize("dockerfile", [False, True])
+def test_ignored_files_stay_out_of_the_build_context(tmp_path, dockerfile):
+    # .dockerignore / .containerignore: a repository's credentials and raw data must not
+    # reach the context, hence no layer of its image
+    source = tmp_path / "src"
+    names = ("a.ipynb", ".env", "keep.env", "data/raw/big.nc", "data/b.nc", ".dockerignore")
+    for name in names:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("TOKEN=s3cr3t" if name == ".env" else "x")
+    patterns = ("*.env", "!keep.env", "data/raw")
+    config = (BinderConfig(binder_dir="", dockerfile="Dockerfile", ignore_patterns=patterns)
+              if dockerfile else
+              BinderConfig(binder_dir="", requirements="requirements.txt",
+                           ignore_patterns=patterns))
+    environment = Environment(None, None, "x") if dockerfile else on_base(LOCK)
+    context = tmp_path / "context"
+    write_context(repo_image_plan(files(names=names, path=source), config, environment,
+                                  "pangeo-binder/repo"), context)
+    copy = context if dockerfile else context / "repo"
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")
+                  if p.is_file() and "pangeo-binder" not in p.parts
+                  and p.name != "Dockerfile") == [
+        ".dockerignore", "a.ipynb", "data/b.nc", "keep.env"]
+    assert not any(b"s3cr3t" in p.read_bytes() for p in context.rglob("*") if p.is_file())

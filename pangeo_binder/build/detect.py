@@ -12,8 +12,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from ..errors import BinderConfigError
 from .fetch import Checkout
+from .python_projects import PIPFILE, PIPFILE_LOCK, PYLOCK, UV_LOCK, python_requires
 
 BINDER_DIRS = ("binder", ".binder")
 LOCK_FILENAME = "pangeo-binder.lock"
@@ -25,9 +28,6 @@ _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _RUNTIME = re.compile(r"^python-(\d+\.\d+)(?:\.\d+)?$")
 # Environments pangeo-binder does not build (yet): refuse rather than ignore.
 _UNSUPPORTED = {
-    "Pipfile": "Pipfile is not supported; export it with `pipenv requirements > requirements.txt`",
-    "Pipfile.lock": "Pipfile.lock is not supported; export it with "
-                    "`pipenv requirements > requirements.txt`",
     "install.R": "R environments (install.R) are not supported by pangeo-binder",
     "Project.toml": "Julia environments (Project.toml) are not supported by pangeo-binder",
     "REQUIRE": "Julia environments (REQUIRE) are not supported by pangeo-binder",
@@ -64,7 +64,14 @@ class BinderConfig:
     # pip environment: requirements, runtime.txt and a pangeo-binder lock do not apply.
     conda_environment: str | None = None
     conda_lock: str | None = None
+    # A Pipfile, Pipfile.lock, pylock.toml or uv.lock: the packages, as that file says
+    # (pangeo_binder.build.python_projects); requirements.txt then does not apply.
+    python_project: str | None = None
+    python_from: str | None = None  # the file that chose `python_version`
+    # .dockerignore and .containerignore patterns: files kept out of the image's copy
+    ignore_patterns: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # which binder file was used where several could be
 
     @property
     def conda(self) -> bool:
@@ -166,7 +173,7 @@ def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") ->
     return match[1]
 
 
-def _check_requirements(text: str, name: str, files: set[str]) -> bool:
+def check_requirements_text(text: str, name: str, files: set[str]) -> bool:
     """Refuse local paths outside the repository; return whether the requirements
     install one of its own directories."""
     local = False
@@ -193,19 +200,74 @@ _PACKAGE_MARKERS = ("setup.py", "pyproject.toml")
 
 
 def _declares_package(checkout: Checkout, files: set[str]) -> bool:
-    """Whether the repository root is a Python package pip can install: a setup.py, or a
-    pyproject.toml with a [project] or [build-system] table (many hold only tool
-    settings, which `pip install .` would turn into an empty package)."""
+    """Whether the repository root is a Python package to install: a setup.py, or, as
+    repo2docker decides, a pyproject.toml with both a [project] and a [build-system]
+    table (many hold only tool settings, and a [project] without a build system is an
+    application's, as `uv init` writes one)."""
     if "setup.py" in files:
         return True
     if "pyproject.toml" not in files:
         return False
     text = read_text(checkout, "pyproject.toml")
-    return bool(re.search(r"^\s*\[(project|build-system)\]", text, re.M))
+    return all(re.search(rf"^\s*\[{table}\]", text, re.M)
+               for table in ("project", "build-system"))
 
 
 def _apt_packages(checkout: Checkout, apt_txt: str | None) -> tuple[str, ...]:
     return parse_apt_txt(read_text(checkout, apt_txt), apt_txt) if apt_txt else ()
+
+
+# repo2docker tries its buildpacks in one order (its app.py: Dockerfile, R and Julia,
+# conda, Pipfile, then requirements.txt with the root package): the first whose files are
+# present builds the image and the others' files are ignored. pangeo-binder follows that
+# order. Its own lock comes first among the pip files (it is the export of whichever of
+# them the repository has), and a PEP 751 pylock.toml and a uv.lock, which repo2docker
+# does not read, come before requirements.txt, since a lock pins what requirements
+# would resolve.
+PIP_SOURCES = (LOCK_FILENAME, PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK, "requirements.txt")
+IGNORE_FILES = (".dockerignore", ".containerignore")
+
+
+def _ignored_notice(used: str, ignored: list[str], why: str = "repo2docker's order") -> str:
+    verb = "is" if len(ignored) == 1 else "are"
+    return f"{used} is used; {', '.join(ignored)} {verb} ignored ({why})"
+
+
+def _python_for(spec: str | None, spec_from: str, runtime: str | None,
+                runtime_from: str | None, base_python: str) -> tuple[str | None, str | None]:
+    """The Python of a project file's `spec` (requires-python) and runtime.txt: the
+    runtime's, which the spec must allow; else the base's when allowed; else, as
+    repo2docker does, the newest one pangeo-binder builds that the spec allows."""
+    if not spec:
+        return runtime, runtime_from
+    try:
+        allowed = SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise BinderConfigError(f"{spec_from} asks for Python {spec!r}, which is not a "
+                                "version specifier") from None
+    if runtime:
+        if not allowed.contains(runtime, prereleases=True):
+            raise BinderConfigError(f"{runtime_from} asks for python-{runtime} but "
+                                    f"{spec_from} asks for Python {spec}; make them agree")
+        return runtime, runtime_from
+    if allowed.contains(base_python):
+        return None, None
+    for version in reversed(PYTHON_VERSIONS):
+        if allowed.contains(version):
+            return version, spec_from
+    raise BinderConfigError(f"{spec_from} asks for Python {spec}; pangeo-binder builds "
+                            f"Python {PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}")
+
+
+def _ignore_patterns(checkout: Checkout, paths: list[str]) -> tuple[str, ...]:
+    """The patterns of .dockerignore / .containerignore files (comments and blank lines
+    dropped), as repo2docker reads them when it copies the repository."""
+    patterns = []
+    for path in paths:
+        for line in read_text(checkout, path).splitlines():
+            if (line := line.strip()) and not line.startswith("#"):
+                patterns.append(line)
+    return tuple(patterns)
 
 
 def detect(checkout: Checkout, base_python: str) -> BinderConfig:
@@ -224,18 +286,32 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
         _regular_file(checkout, path)
         return path
 
+    # repo2docker reads them from the binder directory; the root's is honoured too, so
+    # that a file a repository keeps out of images stays out when binder/ is added.
+    ignore_files = [name for name in dict.fromkeys(
+        (*(f"{binder_dir}/{n}" for n in IGNORE_FILES if binder_dir), *IGNORE_FILES))
+        if name in files]
+    ignore_patterns = _ignore_patterns(checkout, ignore_files)
+    root_package = ([name for name in ("setup.py", "pyproject.toml") if name in files]
+                    if not binder_dir and _declares_package(checkout, files) else [])
+    pip_files = [path for name in PIP_SOURCES if (path := found(name))]
+
     if dockerfile := found("Dockerfile"):
+        environments = [path for name in (*CONDA_ENVIRONMENT_FILENAMES, CONDA_LOCK_FILENAME)
+                        if (path := found(name))]
+        ignored = [*environments, *pip_files]
         return BinderConfig(
-            binder_dir=binder_dir, dockerfile=dockerfile,
+            binder_dir=binder_dir, dockerfile=dockerfile, ignore_patterns=ignore_patterns,
             warnings=(f"{dockerfile} is built as is: it bypasses the pinned Pangeo "
                       "environment and its reproducibility guarantees",),
+            notices=(_ignored_notice(dockerfile, ignored),) if ignored else (),
         )
 
     for filename, reason in _UNSUPPORTED.items():
         if path := found(filename):
             raise BinderConfigError(f"{path}: {reason}")
 
-    warnings = []
+    warnings, notices = [], []
     if binder_dir and _declares_package(checkout, files):
         warnings.append(f"the repository's own package is not installed, as {binder_dir}/ "
                         "exists (repo2docker's rule); add `.` to "
@@ -246,37 +322,95 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
         raise BinderConfigError(f"both {environments[0]} and {environments[1]} exist; "
                                 "keep one of them")
     conda_lock = found(CONDA_LOCK_FILENAME)
+    runtime = found("runtime.txt")
     if environments or conda_lock:
-        for name in ("requirements.txt", "runtime.txt", LOCK_FILENAME):
-            if path := found(name):
-                warnings.append(f"{path} is ignored: the conda environment decides the "
-                                "packages and the Python (list pip packages under pip: "
-                                "in the environment file)")
+        ignored = [*pip_files, *([runtime] if runtime else []), *root_package]
+        if ignored:
+            notices.append(_ignored_notice(
+                environments[0] if environments else conda_lock, ignored,
+                "repo2docker's order; the conda environment decides the packages and the "
+                "Python: list pip packages under pip: in the environment file"))
         return BinderConfig(
             binder_dir=binder_dir, apt_packages=_apt_packages(checkout, found("apt.txt")),
             post_build=found("postBuild"), start=found("start"),
             conda_environment=environments[0] if environments else None,
-            conda_lock=conda_lock, warnings=tuple(warnings))
+            conda_lock=conda_lock, ignore_patterns=ignore_patterns,
+            warnings=tuple(warnings), notices=tuple(notices))
 
-    requirements = found("requirements.txt")
-    lists_repository = False
-    if requirements:
-        lists_repository = _check_requirements(read_text(checkout, requirements),
-                                               requirements, files)
-    runtime = found("runtime.txt")
+    source = pip_files[0] if pip_files else None
+    filename = source.rsplit("/", 1)[-1] if source else None
+    # repo2docker's Pipfile buildpack does not install the root package; the locks
+    # install it when they lock it (its own `.` or `-e .` entry)
+    pipenv = filename in (PIPFILE, PIPFILE_LOCK)
+    ignored = [*pip_files[1:], *(root_package if pipenv else [])]
+    if filename == PIPFILE_LOCK and ignored[:1] == [source.removesuffix(".lock")]:
+        # pipenv's own rule (repo2docker runs `pipenv install --ignore-pipfile`)
+        notices.append(_ignored_notice(source, ignored[:1], "a Pipfile.lock is installed "
+                                                            "as locked"))
+        ignored = ignored[1:]
+    if ignored:
+        notices.append(_ignored_notice(source, ignored))
     if requirements3 := found("requirements3.txt"):
         warnings.append(f"{requirements3} is ignored: repo2docker reads it only beside "
                         "runtime.txt python-2.7; list the packages in requirements.txt")
+
+    runtime_version = (parse_runtime_txt(read_text(checkout, runtime), base_python, runtime)
+                       if runtime else None)
+    requirements = source if filename == "requirements.txt" else None
+    lists_repository = False
+    if requirements:
+        lists_repository = check_requirements_text(read_text(checkout, requirements),
+                                               requirements, files)
+    install_repository = (filename in ("requirements.txt", None) and not binder_dir
+                          and not lists_repository and _declares_package(checkout, files))
+    spec, spec_from = None, ""
+    if filename in (PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK):
+        spec, spec_from = _project_python(checkout, source, filename, found)
+    elif install_repository and "pyproject.toml" in files:
+        from .python_projects import parse_toml
+
+        project = parse_toml(read_text(checkout, "pyproject.toml"), "pyproject.toml")
+        spec = (project.get("project") or {}).get("requires-python")
+        spec_from = "pyproject.toml"
+    python_version, python_from = _python_for(spec, spec_from, runtime_version, runtime,
+                                              base_python)
     return BinderConfig(
         binder_dir=binder_dir,
         requirements=requirements,
-        install_repository=(not binder_dir and not lists_repository
-                             and _declares_package(checkout, files)),
+        install_repository=install_repository,
         apt_packages=_apt_packages(checkout, found("apt.txt")),
         post_build=found("postBuild"),
         start=found("start"),
-        python_version=(parse_runtime_txt(read_text(checkout, runtime), base_python, runtime)
-                        if runtime else None),
-        lock_file=found(LOCK_FILENAME),
+        python_version=python_version,
+        python_from=python_from,
+        lock_file=source if filename == LOCK_FILENAME else None,
+        python_project=source if filename in (PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK)
+        else None,
+        ignore_patterns=ignore_patterns,
         warnings=tuple(warnings),
+        notices=tuple(notices),
     )
+
+
+def _project_python(checkout: Checkout, source: str, filename: str,
+                    found) -> tuple[str | None, str]:
+    """The Python a project file asks for (a Pipfile.lock's, else its Pipfile's), read
+    here so that a malformed file fails before any build."""
+    from . import python_projects as projects
+
+    text = read_text(checkout, source, LOCK_FILE_LIMIT)
+    directory = source.rpartition("/")[0]
+    if filename in (PIPFILE, PIPFILE_LOCK):  # the packages, checked as requirements are
+        requirements = (projects.pipfile_requirements(text, source, directory)
+                        if filename == PIPFILE else
+                        projects.pipfile_lock_requirements(text, source, directory))
+        check_requirements_text(projects.split_hashes(requirements)[0], source,
+                                set(checkout.files))
+    else:
+        projects.parse_toml(text, source)
+    spec = python_requires(text, filename)
+    if spec is None and filename == PIPFILE_LOCK and (pipfile := found(PIPFILE)):
+        pipfile_text = read_text(checkout, pipfile)
+        projects.parse_toml(pipfile_text, pipfile)
+        return python_requires(pipfile_text, PIPFILE), pipfile
+    return spec, source

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,12 +236,20 @@ def _record_checkout(source: RecordSource, emit: Emit) -> Iterator[Checkout]:
                        source_url=without_credentials(record.source_url))
 
 
-def copy_files(checkout: Checkout, dest: Path) -> None:
-    """Copy the checkout's files (links as links) into `dest`."""
+def copy_files(checkout: Checkout, dest: Path, ignore: Sequence[str] = ()) -> None:
+    """Copy the checkout's files (links as links) into `dest`, but those the `ignore`
+    patterns (a .dockerignore's, read by docker-py's matcher, as repo2docker reads it)
+    exclude: what a repository keeps out of its images (credentials, large data) never
+    reaches the build context."""
     import shutil
 
+    from docker.utils.build import PatternMatcher
+
+    excluded = PatternMatcher(list(ignore)).matches if ignore else (lambda name: False)
     dest.mkdir(parents=True, exist_ok=True)
     for name in checkout.files:
+        if excluded(name):
+            continue
         source = checkout.path / name
         if not source.is_symlink() and not source.is_file():
             continue  # FIFOs and devices are not part of an image

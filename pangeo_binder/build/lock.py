@@ -314,6 +314,9 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
             emit(_standalone_notice(config.lock_file, lock, base))
         return lock
     python = config.python_version or BASE_PYTHON
+    if config.python_project:
+        return _resolve_python_project(checkout, config, base, cache_dir, emit, sandbox,
+                                       strict=strict)
     if not config.requirements and not config.install_repository and python == BASE_PYTHON:
         return None
     name = config.requirements or ("the repository's package" if config.install_repository
@@ -324,8 +327,53 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     inputs = PipInputs(name=name, text=text,
                        files=[config.requirements] if config.requirements else [],
                        extra={"repository.in": ".\n"} if config.install_repository else {},
-                       python=python, python_from=config.path("runtime.txt"))
+                       python=python,
+                       python_from=config.python_from or config.path("runtime.txt"))
     return resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
+
+
+def _resolve_python_project(checkout: Checkout, config: BinderConfig, base: Lock,
+                            cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
+                            strict: bool) -> Lock:
+    """A Pipfile, Pipfile.lock, pylock.toml or uv.lock (pangeo_binder.build.python_projects),
+    resolved as its requirements would be; a lock's packages pinned exactly and
+    hash-checked."""
+    from . import python_projects as projects
+    from .detect import check_requirements_text
+
+    source = config.python_project
+    assert source is not None
+    directory, _, filename = source.rpartition("/")
+    python = config.python_version or BASE_PYTHON
+    text = read_text(checkout, source, LOCK_FILE_LIMIT)
+    if filename == projects.PIPFILE:
+        requirements = projects.pipfile_requirements(text, source, directory)
+    elif filename == projects.PIPFILE_LOCK:
+        requirements = projects.pipfile_lock_requirements(text, source, directory)
+    elif filename == projects.PYLOCK:
+        requirements = projects.pylock_requirements(text, source, directory,
+                                                    marker_environment(python))
+    else:  # uv.lock, read by uv itself, in the sandbox: the lock is untrusted input
+        emit(Event(Phase.BUILDING, f"Exporting {source} with uv (in a sandbox container)"))
+        result = sandbox.run(projects.UV_EXPORT, {
+            f"repo/{name}": data for name, data in repository_files(checkout).items()},
+            workdir=f"repo/{directory}".rstrip("/"))
+        if result.exit_code != 0:
+            raise LockError(f"cannot export {source}: {_one_line(result.stderr)}")
+        requirements = projects.rebase_local(result.stdout, directory, source)
+    requirements, hashes = projects.split_hashes(requirements)
+    check_requirements_text(requirements, source, set(checkout.files))
+    if filename != projects.PIPFILE:
+        count = f"{len(hashes)} package{'' if len(hashes) == 1 else 's'}"
+        emit(Event(Phase.BUILDING, f"Notice: {source} is installed as locked: {count} "
+                                   "pinned exactly, hash-checked"))
+    inputs = PipInputs(name=source, text=requirements, files=[],
+                       extra={"project.in": requirements}, python=python,
+                       python_from=config.python_from or source)
+    lock = resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
+    if lock.resolution:
+        projects.check_locked_hashes(lock.resolution, hashes, source)
+    return lock
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             config = detect(files, BASE_PYTHON)
             for warning in config.warnings:
                 emit(Event(Phase.BUILDING, f"Warning: {warning}"))
+            for notice in config.notices:
+                emit(Event(Phase.BUILDING, f"Notice: {notice}"))
             if appendix.strip() and config.dockerfile:
                 emit(Event(Phase.BUILDING, "Warning: the appendix is not added to a repository's "
                                            "own Dockerfile (nor is it by repo2docker)"))

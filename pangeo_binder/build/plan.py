@@ -90,6 +90,8 @@ class ImagePlan:
     checkout_dir: str = REPO_CONTEXT_DIR
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None  # stage of a multi-stage Dockerfile
+    # .dockerignore / .containerignore patterns: checkout files left out of its copy
+    ignore_patterns: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -312,6 +314,9 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Envir
             image=_with_tag(image_name, digest), content_hash=digest,
             dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
             checkout=checkout, checkout_dir="",
+            # Docker keeps the Dockerfile whatever the patterns say; so does this copy
+            ignore_patterns=(*config.ignore_patterns, f"!{config.dockerfile}")
+            if config.ignore_patterns else (),
         )
     lock = environment.repo_lock
     files: dict[str, Path | str] = {
@@ -331,6 +336,7 @@ def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Envir
     return ImagePlan(
         image=_with_tag(image_name, digest), content_hash=digest, dockerfile="Dockerfile",
         smoke_test=environment.image.smoke_test, files=files, checkout=checkout,
+        ignore_patterns=config.ignore_patterns,
     )
 
 
@@ -342,7 +348,7 @@ def _with_tag(image_name: str, digest: str) -> str:
 def write_context(plan: ImagePlan, dest: Path) -> None:
     """Lay out the plan's build context in `dest` (an empty directory)."""
     if plan.checkout is not None:
-        copy_files(plan.checkout, dest / plan.checkout_dir)
+        copy_files(plan.checkout, dest / plan.checkout_dir, plan.ignore_patterns)
     for name, src in plan.files.items():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)

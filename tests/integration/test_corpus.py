@@ -72,6 +72,20 @@ EXPECT = {
     "environment-yml-old-pins": Expect(
         standalone=True, notices=("binder/environment.yml", "standalone environment"),
         xfail="" if CONDA_VIA_PYPI else NOT_WIRED),
+    "pipenv-course": Expect(
+        notices=("binder/Pipfile.lock is used; binder/Pipfile is ignored",
+                 "binder/Pipfile.lock is installed as locked: 7 packages"),
+        check="python -c 'import tabulate; print(tabulate.__version__)'",
+        check_output=("0.10.0",)),
+    "pyproject-package": Expect(
+        check="cd /tmp && python -c 'import ocean_units; print(ocean_units.__file__)'",
+        check_output=("/srv/venv/lib/",)),
+    # .dockerignore keeps local.env (an API key) and data/raw/ out of the image
+    "uv-project": Expect(
+        notices=("uv.lock is installed as locked: 1 package pinned exactly",),
+        check="cd /home/jovyan && test -e uv.lock && test ! -e local.env "
+              "&& test ! -e data/raw && ! grep -rq corpus-fake-key . && echo ignored-kept-out",
+        check_output=("ignored-kept-out",)),
 }
 
 
