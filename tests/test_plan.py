@@ -47,6 +47,13 @@ def test_layers_are_ordered_for_the_cache():
     assert "# syntax" not in dockerfile  # would pull a frontend image from a registry
 
 
+def test_local_bin_is_first_on_path_before_postbuild_runs():
+    config = BinderConfig(binder_dir="binder", post_build="binder/postBuild")
+    dockerfile = plan(config, lock=None).files["Dockerfile"]
+    path = dockerfile.index("PATH=/home/jovyan/.local/bin:${PATH}")
+    assert path < dockerfile.index("./binder/postBuild")
+
+
 def test_absent_binder_files_leave_no_steps():
     dockerfile = plan(BinderConfig(binder_dir=""), lock=None).files["Dockerfile"]
     for absent in ("apt-get", "uv pip install", "postBuild", "PANGEO_BINDER_START"):

@@ -105,3 +105,19 @@ def test_an_own_dockerfile_that_runs_as_root_is_refused_unless_the_operator_allo
 
     for image in built_both_ways(repo, env={"PANGEO_BINDER_ALLOW_ROOT": "1"}):
         assert sh(docker_engine, image, "id -u").strip() == "0"
+
+
+# ------------------------------------------------------------------------- ~/.local/bin
+
+def test_commands_in_local_bin_are_on_path_in_postbuild_and_sessions(docker_engine,
+                                                                     tmp_path):
+    repo = repository(tmp_path, "local-bin", {"binder/postBuild": (
+        "#!/bin/sh\nset -e\nmkdir -p ~/.local/bin\n"
+        "printf '#!/bin/sh\\necho hello from local bin\\n' > ~/.local/bin/local-hello\n"
+        "chmod +x ~/.local/bin/local-hello\n"
+        # Found already by the rest of the postBuild, as on repo2docker.
+        "local-hello\n")})
+    for image in built_both_ways(repo):
+        # A kernel or a command (the image's PATH) and a terminal (a login shell).
+        assert sh(docker_engine, image, "local-hello; bash -lc local-hello").splitlines() == [
+            "hello from local bin"] * 2, image
