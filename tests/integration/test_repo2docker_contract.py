@@ -121,3 +121,15 @@ def test_commands_in_local_bin_are_on_path_in_postbuild_and_sessions(docker_engi
         # A kernel or a command (the image's PATH) and a terminal (a login shell).
         assert sh(docker_engine, image, "local-hello; bash -lc local-hello").splitlines() == [
             "hello from local bin"] * 2, image
+
+
+# ------------------------------------------------------------------------- runtime.txt
+
+def test_runtime_python_3_is_the_default_python(docker_engine, tmp_path):
+    repo = repository(tmp_path, "runtime-python-3", {"runtime.txt": "python-3\n",
+                                                     "analysis.ipynb": "{}"})
+    for image in built_both_ways(repo):
+        # The base's Python, on the Pangeo base itself.
+        assert sh(docker_engine, image, "python -c 'import sys, xarray; "
+                                        "print(*sys.version_info[:2])'").split() == [
+            "3", "11"], image
