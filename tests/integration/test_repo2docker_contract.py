@@ -133,3 +133,20 @@ def test_runtime_python_3_is_the_default_python(docker_engine, tmp_path):
         assert sh(docker_engine, image, "python -c 'import sys, xarray; "
                                         "print(*sys.version_info[:2])'").split() == [
             "3", "11"], image
+
+
+# ---------------------------------------------------------------------------- --appendix
+
+# What a BinderHub operator's appendix looks like: as root, then back to the notebook user.
+APPENDIX = "USER root\nRUN echo appended > /etc/appendix-marker\nUSER ${NB_USER}"
+
+
+def test_an_appendix_is_added_by_the_cli_as_by_the_build_pods(docker_engine, tmp_path):
+    repo = repository(tmp_path, "appendix", {"analysis.ipynb": "{}"})
+    # Built first without: a rebuild of the same directory must not answer with it.
+    plain = build_with_cli(repo)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    for image in built_both_ways(repo, f"--appendix={APPENDIX}"):
+        assert sh(docker_engine, image, "cat /etc/appendix-marker; id -u").split() == [
+            "appended", "1000"], image
+    sh(docker_engine, plain.stdout.strip(), "test ! -e /etc/appendix-marker")
