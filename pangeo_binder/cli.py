@@ -47,11 +47,15 @@ def main() -> None:
 @click.option("--strict-base", is_flag=True, default=None,
               help="Refuse pins that move Pangeo base packages instead of building a "
               "standalone environment [env PANGEO_BINDER_STRICT_BASE].")
+@click.option("--appendix", default="", metavar="TEXT",
+              help="Dockerfile lines added at the end of the build, as a BinderHub "
+              "operator's appendix (repo2docker's --appendix); the image still ends as "
+              "the notebook user.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of docker build.")
 def build(source: str | None, workshop_file: Path | None, parallel: int, ref: str | None,
           image_prefix: str | None, image_name: str | None, push: bool, json_logs: bool,
           ca_bundle: Path | None, no_ca_bundle: bool, os_image: str | None,
-          strict_base: bool | None, verbose: bool) -> None:
+          strict_base: bool | None, appendix: str, verbose: bool) -> None:
     """Build the pinned Pangeo image of SOURCE: a directory, a git URL, gh:org/repo[@ref],
     gl:group/project[@ref], gist:user/id, or a record (a DOI, a record URL, a SWHID,
     zenodo:DOI ...).
@@ -72,17 +76,21 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     if no_ca_bundle:
         settings = replace(settings, ca_bundle=None)
     if workshop_file is not None:
-        _build_workshop(_load_workshop(workshop_file, reporter), settings, reporter, parallel)
+        _build_workshop(_load_workshop(workshop_file, reporter), settings, reporter, parallel,
+                        appendix)
         return
 
     def stage() -> str:
         parsed = parse_source(source, ref)
-        # Unchanged inputs of a directory: its recorded image, before any heavy import.
-        if not push and image_name is None and (image := rebuilt(parsed, settings, reporter)):
+        # Unchanged inputs of a directory: its recorded image, before any heavy import. An
+        # appendix is no input the record knows, so such a build is never looked up.
+        if not push and image_name is None and not appendix.strip() \
+                and (image := rebuilt(parsed, settings, reporter)):
             return image
         from .build.pipeline import build as build_source
 
-        return build_source(parsed, settings, reporter, push=push, image_name=image_name).image
+        return build_source(parsed, settings, reporter, push=push, image_name=image_name,
+                            appendix=appendix).image
 
     image = run_stage(reporter, stage)
     if not json_logs:
@@ -218,13 +226,14 @@ def _load_workshop(path: Path, reporter: Reporter | None = None):
     return run_stage(reporter, lambda: load_workshop(path))
 
 
-def _build_workshop(workshop, settings, reporter: Reporter, parallel: int) -> list[str]:
+def _build_workshop(workshop, settings, reporter: Reporter, parallel: int,
+                    appendix: str = "") -> list[str]:
     """Build and push a workshop's repositories; print a summary; exit 1 if any failed.
     Returns the images, repositories' first, then the workshop's own images."""
     from .workshop.prewarm import build_workshop
 
     built = run_stage(reporter, lambda: build_workshop(workshop, settings, reporter,
-                                                       parallel))
+                                                       parallel, appendix))
     failed = [b for b in built if b.image is None]  # type: ignore[union-attr]
     for result in built:  # type: ignore[union-attr]
         state = "FAILED" if result.image is None else ("cached" if result.cached else "built")

@@ -15,6 +15,9 @@ DEFAULT_IMAGE_PREFIX = "pangeo-binder/"
 # Variables that name a CA bundle on machines behind an intercepting proxy; the first
 # that names a file is handed to builds (as a BuildKit secret, never as a layer).
 CA_BUNDLE_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+# The notebook user every image runs as: what repo2docker takes as --user-name/--user-id
+# and hands a repository's own Dockerfile as the NB_USER and NB_UID build arguments.
+NOTEBOOK_USER = ("jovyan", 1000)
 
 
 def _default_docker_cli() -> str:
@@ -67,6 +70,10 @@ class Settings:
     # Python "X.Y" -> the OS image whose python3 it is (besides `os_image`'s 3.11).
     python_os_images: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PYTHON_OS_IMAGES))
+    notebook_user: tuple[str, int] = NOTEBOOK_USER
+    # A repository's own Dockerfile whose image runs as root is refused (on a hub that is
+    # a root session) unless the operator allows it.
+    allow_root: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,6 +90,8 @@ class Settings:
             in ("1", "true", "yes"),
             python_os_images=_python_os_images(
                 os.environ.get("PANGEO_BINDER_PYTHON_OS_IMAGES", "")),
+            allow_root=os.environ.get("PANGEO_BINDER_ALLOW_ROOT", "").lower()
+            in ("1", "true", "yes"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

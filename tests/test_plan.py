@@ -47,6 +47,13 @@ def test_layers_are_ordered_for_the_cache():
     assert "# syntax" not in dockerfile  # would pull a frontend image from a registry
 
 
+def test_local_bin_is_first_on_path_before_postbuild_runs():
+    config = BinderConfig(binder_dir="binder", post_build="binder/postBuild")
+    dockerfile = plan(config, lock=None).files["Dockerfile"]
+    path = dockerfile.index("PATH=/home/jovyan/.local/bin:${PATH}")
+    assert path < dockerfile.index("./binder/postBuild")
+
+
 def test_absent_binder_files_leave_no_steps():
     dockerfile = plan(BinderConfig(binder_dir=""), lock=None).files["Dockerfile"]
     for absent in ("apt-get", "uv pip install", "postBuild", "PANGEO_BINDER_START"):
@@ -138,6 +145,29 @@ def test_repo_dockerfile_is_built_from_the_repository_root(tmp_path):
     context = tmp_path / "context"
     write_context(docker_plan, context)
     assert (context / "binder" / "Dockerfile").read_text() == "FROM scratch\n"
+
+
+def dockerfile_plan(**options):
+    config = BinderConfig(binder_dir="", dockerfile="Dockerfile")
+    return repo_image_plan(files(names=("Dockerfile",)), config, Environment(None, None, "x"),
+                           "pangeo-binder/repo", **options)
+
+
+def test_a_repo_dockerfile_gets_the_notebook_user_as_repo2docker_gives_it():
+    assert dockerfile_plan().build_args == {"NB_USER": "jovyan", "NB_UID": "1000"}
+    other = dockerfile_plan(user=("ada", 1001))
+    assert other.build_args == {"NB_USER": "ada", "NB_UID": "1001"}
+    assert other.image != dockerfile_plan().image
+
+
+def test_a_repo_dockerfile_running_as_root_is_refused_unless_allowed():
+    refused = dockerfile_plan().smoke_test
+    assert 'test "$(id -u)" != 0' in refused
+    assert "Dockerfile leaves the image running as root (uid 0)" in refused
+    allowed = dockerfile_plan(allow_root=True)
+    assert "id -u" not in allowed.smoke_test
+    # An image that was never checked for root is not found by a build that checks.
+    assert allowed.image != dockerfile_plan().image
 
 
 def test_context_holds_the_repo_copy_and_the_lock(tmp_path):

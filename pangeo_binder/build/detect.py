@@ -25,7 +25,7 @@ CONDA_LOCK_FILENAME = "conda-lock.yml"
 # Debian policy 5.6.1: lower-case letters, digits, '+', '-' and '.'; at least two
 # characters, starting with a letter or digit.
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_RUNTIME = re.compile(r"^python-(\d+\.\d+)(?:\.\d+)?$")
+_RUNTIME = re.compile(r"^python-(\d+(?:\.\d+)?)(?:\.\d+)?$")
 # Environments pangeo-binder does not build (yet): refuse rather than ignore.
 _UNSUPPORTED = {
     "install.R": "R environments (install.R) are not supported by pangeo-binder",
@@ -153,18 +153,21 @@ PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 
 
 def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") -> str:
-    """The "X.Y" of `python-X.Y[.Z]`."""
+    """The "X.Y" of `python-X.Y[.Z]`; `python-3`, any Python 3, is the base's, as
+    repo2docker reads it as its default Python."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     runtime = lines[0] if lines else ""
     match = _RUNTIME.match(runtime)
-    if runtime == "python-2.7" or (match and match[1].startswith("2.")):
+    if match and match[1].split(".")[0] == "2":
         raise BinderConfigError(f"{name} asks for {runtime}, which pangeo-binder does not "
                                 "support (its images run Python 3)")
     if not match:
         raise BinderConfigError(
-            f"{name}: unsupported runtime {runtime!r}; expected python-X.Y "
+            f"{name}: unsupported runtime {runtime!r}; expected python-3 or python-X.Y "
             f"(the Pangeo base runs python-{base_python})"
         )
+    if match[1] == "3":
+        return base_python
     if match[1] not in PYTHON_VERSIONS:
         raise BinderConfigError(
             f"{name} asks for python-{match[1]}; pangeo-binder builds Python "

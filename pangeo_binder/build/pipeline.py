@@ -216,7 +216,9 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             engine.check()  # after the inputs are known good: their errors come first
             environment = kind.environment(ctx, engine, locked)
             python, environment_image = environment.python, environment.image
-            plan = repo_image_plan(files, config, environment, image_name, appendix)
+            plan = repo_image_plan(files, config, environment, image_name, appendix,
+                                   user=settings.notebook_user,
+                                   allow_root=settings.allow_root)
             if push and skip_if_pushed and _in_registry(plan.image, engine):
                 emit(Event(Phase.BUILT, f"Already in the registry: {plan.image}", image=plan.image))
                 return BuildResult(image=plan.image, content_hash=plan.content_hash,

@@ -7,6 +7,7 @@ same inputs always give the same tag and a second build of them is a cache hit.
 from __future__ import annotations
 
 import hashlib
+import shlex
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..resources import base_images_dir, data_root, template, templates_dir
+from ..settings import NOTEBOOK_USER
 from . import pylock
 from .detect import BinderConfig
 from .fetch import Checkout, copy_files
@@ -75,7 +77,8 @@ SERVICE_SMOKE_TESTS = {
     "hub": 'test "$(id -u)" = 1000 && jupyterhub --version && configurable-http-proxy '
            '--version && python -c "import kubespawner, pangeo_binder.hub.hooks"',
 }
-# A repository's own Dockerfile promises only what Binder needs: a Jupyter server.
+# A repository's own Dockerfile promises only what Binder needs: a Jupyter server, run
+# as someone other than root (see dockerfile_smoke_test).
 DOCKERFILE_SMOKE_TEST = "jupyter --version"
 
 
@@ -302,18 +305,40 @@ def _repository_files(environment: Environment) -> str | None:
     return pylock.installable(lock.resolution)
 
 
+def dockerfile_smoke_test(dockerfile: str, allow_root: bool) -> str:
+    """The smoke test of a repository's own Dockerfile. Unless `allow_root`, its image
+    must not run as root: a Dockerfile that forgets `USER ${NB_UID}` (or ends as root)
+    would give every session on a hub root in its container."""
+    if allow_root:
+        return DOCKERFILE_SMOKE_TEST
+    refusal = shlex.quote(f"{dockerfile} leaves the image running as root (uid 0): end it "
+                          "with USER ${NB_UID} (or have the operator set "
+                          "PANGEO_BINDER_ALLOW_ROOT=1)")
+    return f'test "$(id -u)" != 0 || {{ echo {refusal}; exit 1; }}; {DOCKERFILE_SMOKE_TEST}'
+
+
 def repo_image_plan(checkout: Checkout, config: BinderConfig, environment: Environment,
-                    image_name: str, appendix: str = "") -> ImagePlan:
+                    image_name: str, appendix: str = "", *,
+                    user: tuple[str, int] = NOTEBOOK_USER,
+                    allow_root: bool = False) -> ImagePlan:
     """The repository's image. `image_name` is repository[:tag]; without a tag the
     content hash is the tag. `appendix` is Dockerfile text a hub adds at the end (as
-    repo2docker's --appendix)."""
+    repo2docker's --appendix). A repository's own Dockerfile gets `user` as its NB_USER
+    and NB_UID build arguments, as repo2docker gives them, and is refused when its image
+    runs as root unless `allow_root`."""
     if environment.image is None:
         assert config.dockerfile, "a pinned build needs its environment image"
-        digest = content_hash(["dockerfile", checkout.tree_id])
+        build_args = {"NB_USER": user[0], "NB_UID": str(user[1])}
+        # An image allowed to run as root was never checked for it: another name, so a
+        # build where root is refused does not find it.
+        digest = content_hash(["dockerfile", checkout.tree_id,
+                               *(f"{k}={v}" for k, v in build_args.items()),
+                               *(["root allowed"] if allow_root else [])])
         return ImagePlan(
             image=_with_tag(image_name, digest), content_hash=digest,
-            dockerfile=config.dockerfile, smoke_test=DOCKERFILE_SMOKE_TEST,
-            checkout=checkout, checkout_dir="",
+            dockerfile=config.dockerfile,
+            smoke_test=dockerfile_smoke_test(config.dockerfile, allow_root),
+            checkout=checkout, checkout_dir="", build_args=build_args,
             # Docker keeps the Dockerfile whatever the patterns say; so does this copy
             ignore_patterns=(*config.ignore_patterns, f"!{config.dockerfile}")
             if config.ignore_patterns else (),

@@ -23,10 +23,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PangeoBinderError
+from ..settings import NOTEBOOK_USER
 
 PROG = "jupyter-repo2docker"
-# What every pangeo-binder image runs as; repo2docker takes these as options.
-NOTEBOOK_USER = ("jovyan", 1000)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         except PangeoBinderError as exc:
             reporter(Event(Phase.FAILED, str(exc)))  # the stream must end in a phase
             raise
-        return build(source, Settings.from_env(), reporter, push=args.push,
+        # The user BinderHub asked for reaches a repository's own Dockerfile as its
+        # NB_USER and NB_UID build arguments, as with repo2docker.
+        settings = Settings.from_env().with_overrides(
+            notebook_user=(args.user_name, args.user_id))
+        return build(source, settings, reporter, push=args.push,
                      image_name=args.image, appendix=args.appendix)
 
     result = run_stage(reporter, stage)

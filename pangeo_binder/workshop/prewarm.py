@@ -39,11 +39,11 @@ class BuiltRepo:
 
 
 def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
-                   parallel: int = 2) -> list[BuiltRepo]:
-    """Build and push every repository of the workshop, `parallel` at a time. An image
-    already in the registry (same content hash) is neither built nor pushed; one built
-    here before is only pushed. One failure does not stop the others; the caller
-    decides what a failure means."""
+                   parallel: int = 2, appendix: str = "") -> list[BuiltRepo]:
+    """Build and push every repository of the workshop, `parallel` at a time, each with
+    `appendix` at its end. An image already in the registry (same content hash) is
+    neither built nor pushed; one built here before is only pushed. One failure does
+    not stop the others; the caller decides what a failure means."""
     settings = settings.with_overrides(image_prefix=workshop.image_prefix,
                                        strict_base=workshop.strict_base or None)
 
@@ -52,7 +52,8 @@ def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
             emit(Event(event.phase, f"{source.display}: {event.message}", event.detail))
 
         try:
-            result = build(source, settings, tagged, push=True, skip_if_pushed=True)
+            result = build(source, settings, tagged, push=True, appendix=appendix,
+                           skip_if_pushed=True)
         except PangeoBinderError as exc:
             return BuiltRepo(source.display, None, error=str(exc))
         return BuiltRepo(source.display, result.image, cached=result.cached)

@@ -57,6 +57,8 @@ def git_server(tmp_path_factory) -> PrivateGitServer:
         "RUN printf '#!/bin/sh\\necho 0\\n' > /usr/local/bin/jupyter "
         "&& chmod 755 /usr/local/bin/jupyter\n"
         "COPY . /srv/repo/\n"
+        # Not root: a repository's own image that runs as root is refused.
+        "USER 1000\n"
         f"LABEL run={RUN}\n")}))
     yield server
     server.shutdown()
