@@ -223,3 +223,12 @@ run_stage(Reporter(True, False), stage)
         {"phase": "fetching", "message": "UserWarning: deprecated thing\n"},
         {"phase": "fetching", "message": "warning: Connection pool is full\n"},
         {"phase": "failed", "message": "it broke on two lines\n"}]
+
+
+def test_a_python_no_source_has_is_one_line_naming_the_pythons_to_be_had(tmp_path):
+    repo = write_tree(tmp_path / "repo", {"runtime.txt": "python-3.9\n"})
+    assert build_fails(tmp_path, str(repo)) == (
+        "pangeo-binder: error: runtime.txt asks for python-3.9, which no source has; the "
+        "Pythons to be had are 3.11 (Debian bookworm), 3.13 (Debian trixie), 3.14 and 3.15 "
+        "(Debian sid), 3.10 and 3.12 (uv's managed Python, downloaded in the build); the "
+        "Pangeo base runs python-3.11")

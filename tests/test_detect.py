@@ -62,12 +62,13 @@ def test_apt_txt_refuses_anything_but_a_package_name(line):
 
 @pytest.mark.parametrize("runtime, version", [("python-3.13", "3.13"),
                                               ("python-3.10.12", "3.10"),
-                                              ("python-3.14\n", "3.14")])
+                                              ("python-3.14\n", "3.14"),
+                                              ("python-3.15.0", "3.15")])
 def test_runtime_names_the_python(tmp_path, runtime, version):
     assert detect_tree(tmp_path, {"runtime.txt": runtime}).python_version == version
 
 
-@pytest.mark.parametrize("runtime", ["python-3.9", "python-3.15", "python-2.7"])
+@pytest.mark.parametrize("runtime", ["python-3.9", "python-3.16", "python-2.7"])
 def test_pythons_outside_the_supported_range_are_refused(tmp_path, runtime):
     with pytest.raises(BinderConfigError, match=rf"asks for {runtime}"):
         detect_tree(tmp_path, {"runtime.txt": runtime})
