@@ -8,9 +8,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_OS_IMAGE = "debian:bookworm-slim"  # Python 3.11: the Pangeo base's
-# OS images for the other Pythons a repository may ask for (runtime.txt): Debian trixie's
-# python3 is 3.13. A Python no OS image has is uv's managed Python, downloaded in the build.
-DEFAULT_PYTHON_OS_IMAGES = {"3.13": "debian:trixie-slim"}
+# The CPythons each Debian suite packages (python3.X), as Debian's archive has them, in
+# the order a Python is looked for in them after the OS image's own suite: releases
+# before unstable. A Python from Debian needs no download outside Debian's archive
+# (pangeo_binder.build.pythons says where each Python comes from).
+DEBIAN_PYTHONS = {"bookworm": ("3.11",), "trixie": ("3.13",),
+                  "sid": ("3.13", "3.14", "3.15")}
+# The OS image of each of those Pythons: the first suite's that packages it.
+DEFAULT_PYTHON_OS_IMAGES = {"3.11": "debian:bookworm-slim", "3.13": "debian:trixie-slim",
+                            "3.14": "debian:sid-slim", "3.15": "debian:sid-slim"}
 DEFAULT_IMAGE_PREFIX = "pangeo-binder/"
 # Variables that name a CA bundle on machines behind an intercepting proxy; the first
 # that names a file is handed to builds (as a BuildKit secret, never as a layer).
@@ -44,7 +50,7 @@ def _default_ca_bundle() -> Path | None:
 
 
 def _python_os_images(value: str) -> dict[str, str]:
-    """`3.13=debian:trixie-slim[,X.Y=IMAGE...]` over the defaults."""
+    """`3.14=pangeo-binder/debian:sid-minbase[,X.Y=IMAGE...]` over the defaults."""
     images = dict(DEFAULT_PYTHON_OS_IMAGES)
     for item in filter(None, (part.strip() for part in value.split(","))):
         version, _, image = item.partition("=")
@@ -67,7 +73,8 @@ class Settings:
     # One stack for everyone: refuse a repository whose pins move base packages instead
     # of giving it a standalone environment.
     strict_base: bool = False
-    # Python "X.Y" -> the OS image whose python3 it is (besides `os_image`'s 3.11).
+    # Python "X.Y" -> an OS image whose apt installs it as python3.X (Debian's suite
+    # that packages it), for a Python the suite of `os_image` does not package.
     python_os_images: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PYTHON_OS_IMAGES))
     notebook_user: tuple[str, int] = NOTEBOOK_USER

@@ -230,11 +230,20 @@ run_stage(Reporter(True, False), stage)
      "binder/Pipfile.lock is not valid JSON: line 1"),
     ("Pipfile", "[packages]\nx = {path = '../..'}\n",
      "binder/Pipfile installs '../..', outside the repository"),
-    ("uv.lock", "version = 1\nrequires-python = '>=3.15'\n",
-     "binder/uv.lock asks for Python >=3.15; pangeo-binder builds Python 3.10 to 3.14"),
+    ("uv.lock", "version = 1\nrequires-python = '>=3.16'\n",
+     "binder/uv.lock asks for Python >=3.16; pangeo-binder builds Python 3.10 to 3.15"),
 ])
 def test_a_bad_project_file_is_one_line_naming_it(tmp_path, name, text, expected):
     repo = write_tree(tmp_path / "repo", {f"binder/{name}": text, "a.ipynb": "{}"})
     line = build_fails(tmp_path, str(repo),
                        env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert expected in line
+
+
+def test_a_python_no_source_has_is_one_line_naming_the_pythons_to_be_had(tmp_path):
+    repo = write_tree(tmp_path / "repo", {"runtime.txt": "python-3.9\n"})
+    assert build_fails(tmp_path, str(repo)) == (
+        "pangeo-binder: error: runtime.txt asks for python-3.9, which no source has; the "
+        "Pythons to be had are 3.11 (Debian bookworm), 3.13 (Debian trixie), 3.14 and 3.15 "
+        "(Debian sid), 3.10 and 3.12 (uv's managed Python, downloaded in the build); the "
+        "Pangeo base runs python-3.11")

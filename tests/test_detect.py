@@ -63,6 +63,7 @@ def test_apt_txt_refuses_anything_but_a_package_name(line):
 @pytest.mark.parametrize("runtime, version", [("python-3.13", "3.13"),
                                               ("python-3.10.12", "3.10"),
                                               ("python-3.14\n", "3.14"),
+                                              ("python-3.15.0", "3.15"),
                                               # Any Python 3: repo2docker's default, so
                                               # the base's.
                                               ("python-3", "3.11"), ("python-3\n", "3.11")])
@@ -70,7 +71,7 @@ def test_runtime_names_the_python(tmp_path, runtime, version):
     assert detect_tree(tmp_path, {"runtime.txt": runtime}).python_version == version
 
 
-@pytest.mark.parametrize("runtime", ["python-3.9", "python-3.15", "python-2.7", "python-2"])
+@pytest.mark.parametrize("runtime", ["python-3.9", "python-3.16", "python-2.7", "python-2"])
 def test_pythons_outside_the_supported_range_are_refused(tmp_path, runtime):
     with pytest.raises(BinderConfigError, match=rf"asks for {runtime}"):
         detect_tree(tmp_path, {"runtime.txt": runtime})
@@ -162,7 +163,7 @@ def test_a_pyproject_without_project_and_build_system_is_not_a_package(tmp_path,
 
 
 @pytest.mark.parametrize(("requires", "runtime", "python"), [
-    (">=3.10", None, None), (">=3.12", None, "3.14"), ("==3.13.*", None, "3.13"),
+    (">=3.10", None, None), (">=3.12", None, "3.15"), ("==3.13.*", None, "3.13"),
     (">=3.12", "python-3.13", "3.13")])
 def test_a_root_packages_requires_python_chooses_the_python(tmp_path, requires, runtime,
                                                               python):
@@ -269,7 +270,7 @@ def test_a_pipfile_keeps_the_root_package_out_as_repo2docker_does(tmp_path):
 @pytest.mark.parametrize(("name", "text", "python"), [
     ("Pipfile", "[requires]\npython_version = '3.13'\n", "3.13"),
     ("Pipfile.lock", '{"_meta": {"requires": {"python_version": "3.11"}}}', None),
-    ("pylock.toml", "lock-version = '1.0'\nrequires-python = '>=3.12'\n", "3.14"),
+    ("pylock.toml", "lock-version = '1.0'\nrequires-python = '>=3.12'\n", "3.15"),
     ("uv.lock", "version = 1\nrequires-python = '==3.13.*'\n", "3.13")])
 def test_a_project_file_names_its_python(tmp_path, name, text, python):
     config = detect_tree(tmp_path, {f"binder/{name}": text})

@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import BinderConfigError
+from ..settings import DEBIAN_PYTHONS
 from .fetch import Checkout
 from .python_projects import PIPFILE, PIPFILE_LOCK, PYLOCK, UV_LOCK, python_requires
 
@@ -147,9 +148,24 @@ def parse_apt_txt(text: str, name: str = "apt.txt") -> tuple[str, ...]:
     return tuple(dict.fromkeys(packages))
 
 
-# The Pythons a repository may ask for: the OS images' (Debian bookworm 3.11, trixie
-# 3.13) and, for the others, uv's managed Python.
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+# The Pythons a repository may ask for: Debian's (settings.DEBIAN_PYTHONS) and, for the
+# others, uv's managed Python (pangeo_binder.build.pythons).
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+
+
+def python_sources() -> str:
+    """The Pythons a repository may ask for, each with where it comes from."""
+    parts, seen = [], set()
+    for suite, versions in DEBIAN_PYTHONS.items():
+        new = [version for version in versions
+               if version in PYTHON_VERSIONS and version not in seen]
+        seen.update(new)
+        if new:
+            parts.append(f"{' and '.join(new)} (Debian {suite})")
+    managed = [version for version in PYTHON_VERSIONS if version not in seen]
+    if managed:
+        parts.append(f"{' and '.join(managed)} (uv's managed Python, downloaded in the build)")
+    return ", ".join(parts)
 
 
 def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") -> str:
@@ -170,9 +186,8 @@ def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") ->
         return base_python
     if match[1] not in PYTHON_VERSIONS:
         raise BinderConfigError(
-            f"{name} asks for python-{match[1]}; pangeo-binder builds Python "
-            f"{PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]} (the Pangeo base runs "
-            f"python-{base_python})")
+            f"{name} asks for python-{match[1]}, which no source has; the Pythons to be had "
+            f"are {python_sources()}; the Pangeo base runs python-{base_python}")
     return match[1]
 
 

@@ -41,6 +41,7 @@ from .plan import (
     python_image_plan,
     standalone_environment_image_plan,
 )
+from .pythons import python_source
 from .sandbox import Sandbox
 
 if TYPE_CHECKING:  # conda's modules load only for conda repositories
@@ -221,20 +222,15 @@ def os_image_id(engine: Engine, os_image: str, emit: Emit,
 
 def python_image_for(engine: Engine, settings: Settings, python: str,
                      emit: Emit) -> ImagePlan:
-    """The OS + Python image of Python `python`: the base OS image's (3.11), another OS
-    image's (settings.python_os_images: Debian trixie's 3.13), or uv's managed Python on
-    the base OS image."""
-    if python == BASE_PYTHON:
-        return python_image_plan(settings.os_image,
-                                 os_image_id(engine, settings.os_image, emit))
-    if os_image := settings.python_os_images.get(python):
-        image_id = os_image_id(engine, os_image, emit,
-                               f"PANGEO_BINDER_PYTHON_OS_IMAGES={python}=IMAGE")
-        return python_image_plan(os_image, image_id, python)
-    emit(Event(Phase.BUILDING, f"Notice: no OS image here has Python {python}: it is uv's "
-                               "managed Python, downloaded during the build"))
-    return python_image_plan(settings.os_image, os_image_id(engine, settings.os_image, emit),
-                             python, managed=True)
+    """The OS + Python image of Python `python`, from the source pythons.python_source
+    names: a Debian suite's package (the OS image's own suite, else another suite's OS
+    image), else uv's managed Python on the OS image."""
+    source = python_source(settings, python)
+    image_id = os_image_id(engine, source.os_image, emit, source.setting)
+    if source.managed:
+        emit(Event(Phase.BUILDING, f"Notice: Python {python} is in no Debian suite: it is "
+                                   "uv's managed Python, downloaded during the build"))
+    return python_image_plan(source.os_image, image_id, python, managed=source.managed)
 
 
 def base_image_plans(engine: Engine, settings: Settings,

@@ -82,7 +82,7 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
         write_context(plan, Path(context))
         try:
             engine.build(Path(context), plan.dockerfile, candidate, emit,
-                         build_args=plan.build_args, labels=labels or {},
+                         build_args=plan.build_args, labels={**plan.labels, **(labels or {})},
                          ca_bundle=settings.ca_bundle, target=plan.target)
             emit(Event(Phase.BUILDING, f"Smoke-testing {plan.image}"))
             result = engine.run(candidate, ["sh", "-c", plan.smoke_test])

@@ -27,6 +27,7 @@ from .lock import (
     base_lock_path,
     environment_lock_path,
 )
+from .pythons import PYTHON_LABEL, PythonSource, os_suite
 
 if TYPE_CHECKING:  # conda's modules load only for conda repositories
     from .conda import CondaLock
@@ -95,6 +96,8 @@ class ImagePlan:
     target: str | None = None  # stage of a multi-stage Dockerfile
     # .dockerignore / .containerignore patterns: checkout files left out of its copy
     ignore_patterns: tuple[str, ...] = ()
+    # Labels of the image, which the images built on it inherit (outside the hash).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
@@ -119,11 +122,12 @@ def _files_digest(files: Mapping[str, Path | str]) -> list[str]:
 
 def python_image_plan(os_image: str, os_image_id: str, python: str = BASE_PYTHON,
                       managed: bool = False) -> ImagePlan:
-    """The OS + Python image: the OS image's python3, which must be `python`, or with
-    `managed` that Python downloaded by uv (checked against uv's own sha256 list)."""
+    """The OS + Python image: the OS image's Debian package python3.X of `python`, or
+    with `managed` that Python downloaded by uv (checked against uv's own sha256 list).
+    Which of the two is in the content hash and the pangeo-binder.python label."""
+    source = PythonSource(python, os_image, suite=os_suite(os_image), managed=managed)
     files = _dir_files(base_images_dir() / "python")
-    managed_part = [f"managed python {python}"] if managed else []
-    digest = content_hash([os_image_id, *managed_part, *_files_digest(files)])
+    digest = content_hash([os_image_id, source.hash_part, *_files_digest(files)])
     version_check = (
         "python3 -c 'import sys; v = \"%d.%d\" % sys.version_info[:2]; "
         f"sys.exit(0 if v == \"{python}\" else \"python3 is \" + v + \", not {python}\")'"
@@ -132,7 +136,9 @@ def python_image_plan(os_image: str, os_image_id: str, python: str = BASE_PYTHON
         image=f"{PYTHON_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=f"{PYTHON_SMOKE_TEST} && {version_check}",
         files=files,
-        build_args={"OS_IMAGE": os_image, **({"PYTHON_VERSION": python} if managed else {})},
+        build_args={"OS_IMAGE": os_image,
+                    **({"MANAGED_PYTHON": python} if managed else {"DEBIAN_PYTHON": python})},
+        labels={PYTHON_LABEL: source.describe()},
     )
 
 

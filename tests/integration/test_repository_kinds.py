@@ -4,6 +4,7 @@ changes what was locked. Real builds on the local Docker engine, through the CLI
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -23,6 +24,7 @@ from git_server import PrivateGitServer
 from package_index import PackageIndex, make_wheel
 
 from pangeo_binder.build.lock import load_base_lock
+from pangeo_binder.build.pythons import PYTHON_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -153,9 +155,42 @@ def test_python_3_13_from_runtime_txt_builds_on_debian_trixie(docker_engine, tmp
     assert "trixie" in out
 
 
+@pytest.mark.parametrize("python", ["3.14", "3.15"])
+def test_a_python_debian_sid_packages_builds_from_debian_without_a_download(
+        docker_engine, tmp_path, python):
+    # python3.14 and python3.15 come from Debian sid's archive. uv's release server, the
+    # only other source, cannot be reached from this machine: a build that passes here
+    # downloaded no Python.
+    major, minor = python.split(".")
+    check = (f"import sys\nprint(sys.version)\n"
+             f"assert sys.version_info[:2] == ({major}, {minor}), sys.version")
+    repo = write_tree(tmp_path / f"py{major}{minor}", {
+        "runtime.txt": f"python-{python}\n",
+        "version.ipynb": json.dumps({
+            "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None,
+                       "outputs": [], "source": check}],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 4}),
+    })
+    result = build(repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (f"Notice: runtime.txt asks for python-{python}: the repository gets a "
+            f"standalone environment on Python {python}") in result.stderr
+    assert "managed Python" not in result.stderr
+    image = result.stdout.strip()
+    assert sh(docker_engine, image, "python --version").startswith(f"Python {python}.")
+    labels = docker_engine.client.images.get(image).labels
+    assert labels[PYTHON_LABEL].startswith(f"python{python} from Debian")
+    # Its notebook runs in the image, offline, with the image's kernel.
+    tested = run_cli("test", image, "--no-network")
+    assert tested.returncode == 0, tested.stdout + tested.stderr[-3000:]
+    assert tested.stdout.split()[0] == "PASSED" and "version.ipynb" in tested.stdout
+
+
 def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(docker_engine,
                                                                           tmp_path):
-    # Python 3.12 is in no OS image here, and uv's managed Pythons come from a release
+    # Python 3.12 is in no Debian suite, and uv's managed Pythons come from a release
     # server this machine cannot reach.
     repo = write_tree(tmp_path / "py312", {"runtime.txt": "python-3.12\n"})
     before = containers(docker_engine)
@@ -164,7 +199,7 @@ def test_a_python_no_os_image_has_and_uv_cannot_download_is_one_clear_error(dock
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("pangeo-binder: error: docker build failed: ")
     assert line.endswith("cannot download Python 3.12 (uv's managed Python) from its "
-                         "release server; use a Python an OS image has")
+                         "release server; use a Python a Debian suite packages")
     assert_no_container_left(docker_engine, before)
     assert images_named(docker_engine, f"{TEST_PREFIX}py312") == []
 
