@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import ssl
+from collections.abc import Iterator
 
 import kopf
 import kr8s
@@ -140,8 +141,9 @@ SESSION_CHECK_SECONDS = 3
 @kopf.timer(DASK_GROUP, "v1", "daskclusters", interval=SESSION_CHECK_SECONDS,
             initial_delay=1)
 async def follow_session(name, namespace, logger, **_) -> None:
-    await _own_cluster(name, namespace, logger)
-    await _mark_running_if_scheduler_is_up(name, namespace, logger)
+    with _session_rights(namespace, logger):
+        await _own_cluster(name, namespace, logger)
+        await _mark_running_if_scheduler_is_up(name, namespace, logger)
 
 
 # A deleted cluster's pods go at once: whoever deleted it (the session's `close()`, the
@@ -149,7 +151,8 @@ async def follow_session(name, namespace, logger, **_) -> None:
 # and every cluster of the namespace when the session is gone. Optional: no finalizer.
 @kopf.on.delete(DASK_GROUP, "v1", "daskclusters", optional=True)
 async def end_deleted_cluster(name, namespace, logger, **_) -> None:
-    with contextlib.suppress(kr8s.NotFoundError):  # the namespace is going as well
+    # NotFound: the namespace is going as well.
+    with contextlib.suppress(kr8s.NotFoundError), _session_rights(namespace, logger):
         if not await _is_session_namespace(namespace):
             return
         session_gone = not await _live_session_pods(namespace)
@@ -158,7 +161,23 @@ async def end_deleted_cluster(name, namespace, logger, **_) -> None:
 
 @kopf.timer(DASK_GROUP, "v1", "daskjobs", interval=SESSION_CHECK_SECONDS)
 async def follow_job_runner(name, namespace, status, logger, **_) -> None:
-    await watches.follow_job_runner(name, namespace, status, logger)
+    with _session_rights(namespace, logger):
+        await watches.follow_job_runner(name, namespace, status, logger)
+
+
+@contextlib.contextmanager
+def _session_rights(namespace: str, logger) -> Iterator[None]:
+    """Where the operator's rights in a session namespace are gone, there is nothing
+    left for it to do: they come from the session's RoleBinding, which goes with the
+    session (`stop`, the namespace's deletion) while its Dask objects may still be on
+    their way out (the operator releases their finalizers with its rights on Dask
+    objects, which are not the session's to give)."""
+    try:
+        yield
+    except kr8s.ServerError as exc:
+        if getattr(exc.response, "status_code", None) != 403:
+            raise
+        logger.debug(f"no rights in {namespace}: its session is gone")
 
 
 async def _end_clusters(namespace: str, logger, name: str | None = None) -> None:
@@ -168,7 +187,9 @@ async def _end_clusters(namespace: str, logger, name: str | None = None) -> None
     Without grace: the cluster's work is abandoned, and a graceful end waits for each
     pod at the kubelet's pace (tens of seconds on a busy node)."""
     api = await kr8s.asyncio.api()
-    selector = f"dask.org/cluster-name={name}" if name else "dask.org/cluster-name"
+    selector = "dask.org/cluster-name"
+    # A DaskJob's runner pod stays after its cluster, for its logs, until its session goes.
+    selector = f"{selector}={name},dask.org/component!=job-runner" if name else selector
     for _ in range(60):
         clusters = [c async for c in api.async_get(f"daskclusters.{DASK_GROUP}",
                                                     namespace=namespace)
