@@ -670,8 +670,10 @@ def test_the_operator_holds_pod_rights_only_in_session_namespaces(alice, bob):
     assert not operator_can("bind", "clusterroles/pangeo-binder-dask-operator-session")
     log = kubectl("-n", "dask-operator", "logs", "deployment/dask-operator")
     assert "Watcher for" not in log, log[-3000:]  # a watch it may not make, failed
-    refused = [line for line in log.splitlines() if "403" in line
-               and any(f"namespaces/{ns}/" in line for ns in sessions)]
+    refused = [line for line in log.splitlines()
+               if ("HTTP/1.1 403" in line or "is forbidden" in line)
+               and any(f"namespaces/{ns}/" in line or f"namespace \"{ns}\"" in line
+                       for ns in sessions)]
     assert not refused, refused[:5]
 
 

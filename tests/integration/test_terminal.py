@@ -119,15 +119,20 @@ LOGIN_CHECK = ('printf "%s\\n" "$(command -v python)" "$(command -v jupyter)" '
                '"$(command -v dask)" "$(command -v uv)" "${PATH%%:*}"')
 
 
-@pytest.mark.parametrize("shell", ["sh -lc", "bash -lc", "bash -ic"])
-def test_shells_find_the_pip_environment(docker_engine, quickstart, shell):
+# The first directory on PATH: a login shell's profile puts the environment first (and
+# ~/.local/bin before it once that exists); the image's PATH starts with ~/.local/bin,
+# as repo2docker's does.
+@pytest.mark.parametrize(("shell", "first"), [("sh -lc", "/srv/venv/bin"),
+                                              ("bash -lc", "/srv/venv/bin"),
+                                              ("bash -ic", "/home/jovyan/.local/bin")])
+def test_shells_find_the_pip_environment(docker_engine, quickstart, shell, first):
     """Login shells (`sh -l` is what JupyterLab runs where SHELL is unset) and an
     interactive bash, whose /etc/bash.bashrc keeps the image's PATH."""
     *program, flags = shell.split()
     out = sh(docker_engine, quickstart, *program, flags, LOGIN_CHECK)
     # An interactive bash without a terminal warns about job control first.
     assert out[-5:] == ["/srv/venv/bin/python", "/srv/venv/bin/jupyter", "/srv/venv/bin/dask",
-                        "/usr/local/bin/uv", "/srv/venv/bin"], out
+                        "/usr/local/bin/uv", first], out
 
 
 def test_login_shells_find_the_conda_environment(docker_engine, tmp_path: Path, conda_env):
