@@ -58,6 +58,11 @@ def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
             return BuiltRepo(source.display, None, error=str(exc))
         return BuiltRepo(source.display, result.image, cached=result.cached)
 
+    # The engine client's modules are imported where they are first used; threads that
+    # first use them together could see one half-imported (docker.auth), so they are
+    # imported here, before the threads start.
+    import docker.auth  # noqa: F401
+
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, workshop.repos))
 
