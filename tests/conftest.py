@@ -94,6 +94,23 @@ def git_repo(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def served_notebooks(root: Path, readme: str) -> Iterator[tuple[dict[str, str], str]]:
+    """A notebook repository as a `file://` URL and served by git's HTTP backend on
+    loopback ({"file": URL, "http": URL}), and its commit."""
+    from git_server import PrivateGitServer
+
+    work = git_repo(root / "work", {"analysis.ipynb": "{}", "README.md": readme})
+    (root / "served").mkdir()
+    server = PrivateGitServer(root / "served")
+    server.add("notebooks", work)
+    try:
+        yield ({"file": (root / "served" / "notebooks.git").as_uri(),
+                "http": server.url("notebooks")}, git(work, "rev-parse", "HEAD"))
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     """The real Docker engine; integration tests skip without one unless the test

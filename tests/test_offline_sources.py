@@ -25,14 +25,13 @@ from pathlib import Path
 import pytest
 from conftest import (
     REPO_ROOT,
-    git,
     git_repo,
     names_asked,
     offline_env,
     run_builder,
     run_cli,
+    served_notebooks,
 )
-from git_server import PrivateGitServer
 from records_standin import RecordsStandIn
 
 from pangeo_binder.build import records
@@ -120,14 +119,8 @@ def test_git_sources_and_directories_are_fetched_without_the_network(
 def git_sources(tmp_path_factory):
     """A notebook repository as a `file://` URL and served by git's HTTP backend on
     loopback, and its commit."""
-    root = tmp_path_factory.mktemp("sources")
-    work = git_repo(root / "work", {"analysis.ipynb": "{}", "README.md": "offline\n"})
-    (root / "served").mkdir()
-    server = PrivateGitServer(root / "served")
-    server.add("notebooks", work)
-    yield {"file": (root / "served" / "notebooks.git").as_uri(),
-           "http": server.url("notebooks")}, git(work, "rev-parse", "HEAD")
-    server.shutdown()
+    with served_notebooks(tmp_path_factory.mktemp("sources"), "offline\n") as made:
+        yield made
 
 
 @pytest.mark.parametrize("kind", ["file", "http"])

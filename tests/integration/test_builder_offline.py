@@ -11,8 +11,7 @@ import json
 import uuid
 
 import pytest
-from conftest import TEST_PREFIX, git, git_repo, names_asked, offline_env, run_builder
-from git_server import PrivateGitServer
+from conftest import TEST_PREFIX, names_asked, offline_env, run_builder, served_notebooks
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +22,8 @@ RUN = uuid.uuid4().hex[:8]
 def sources(tmp_path_factory):
     """A notebook repository of this run's own (so it is built here, in seconds, on the
     cached base), as a `file://` URL and served on loopback, and its commit."""
-    root = tmp_path_factory.mktemp("offline")
-    work = git_repo(root / "work", {"analysis.ipynb": "{}", "README.md": f"offline {RUN}\n"})
-    (root / "served").mkdir()
-    server = PrivateGitServer(root / "served")
-    server.add("notebooks", work)
-    yield {"file": (root / "served" / "notebooks.git").as_uri(),
-           "http": server.url("notebooks")}, git(work, "rev-parse", "HEAD")
-    server.shutdown()
+    with served_notebooks(tmp_path_factory.mktemp("offline"), f"offline {RUN}\n") as made:
+        yield made
 
 
 @pytest.mark.parametrize("kind", ["file", "http"])
