@@ -159,9 +159,13 @@ class Engine:
             raise DockerError(f"cannot inspect {ref}: {exc.explanation}") from None
 
     def image_with_label(self, key: str, value: str) -> str | None:
-        """The id of a local image carrying label key=value, if any."""
+        """The id of a local image built with label key=value, if any. An image committed
+        from a container (`docker commit`) keeps its source's labels, not its contents:
+        a session's changes would pass for the image it started from, so such an image
+        (the engine records its container) is never the answer."""
         images = self.client.images.list(filters={"label": f"{key}={value}"})
-        return images[0].id if images else None
+        built = [image for image in images if not image.attrs.get("Container")]
+        return built[0].id if built else None
 
     def pull(self, ref: str) -> bool:
         import docker.errors

@@ -170,8 +170,9 @@ def _in_registry(image: str, engine: Engine) -> bool:
 
 def _reuse(engine: Engine, plan: ImagePlan, emit: Emit) -> bool:
     """Whether the image of `plan` is here: under its name, or as an identical image
-    (its content label, which only a smoke-tested image carries) built under another
-    name, which then gets this name too."""
+    (its content label, which only a smoke-tested image carries, on an image built, not
+    committed from a container) built under another name, which then gets this name
+    too."""
     if engine.image_id(plan.image) is not None:
         emit(Event(Phase.BUILDING, f"Cache hit: {plan.image} is already built"))
         return True
