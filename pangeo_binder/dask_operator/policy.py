@@ -165,6 +165,11 @@ async def follow_job_runner(name, namespace, status, logger, **_) -> None:
         await watches.follow_job_runner(name, namespace, status, logger)
 
 
+def _status(exc: kr8s.ServerError) -> int | None:
+    """The HTTP status of the API server's answer that `exc` reports."""
+    return getattr(exc.response, "status_code", None)
+
+
 @contextlib.contextmanager
 def _session_rights(namespace: str, logger) -> Iterator[None]:
     """Where the operator's rights in a session namespace are gone, there is nothing
@@ -175,7 +180,7 @@ def _session_rights(namespace: str, logger) -> Iterator[None]:
     try:
         yield
     except kr8s.ServerError as exc:
-        if getattr(exc.response, "status_code", None) != 403:
+        if _status(exc) != 403:
             raise
         logger.debug(f"no rights in {namespace}: its session is gone")
 
@@ -235,7 +240,7 @@ async def grant_hub_rights(event, name, annotations, status, logger, **_) -> Non
     try:
         await binding.create()
     except kr8s.ServerError as exc:
-        if getattr(exc.response, "status_code", None) != 409:  # made by a parallel event
+        if _status(exc) != 409:  # made by a parallel event
             raise
     logger.info(f"the hub {account_namespace}:{account} may now run sessions in {name}")
 
@@ -355,8 +360,7 @@ async def check_dask(body, namespace, operation, old, userinfo, subresource, ssl
         # The operator's own request where the session's RoleBinding is gone (stop, the
         # namespace's deletion): it releases its finalizers of what is left, and may make
         # nothing there any more. Anyone else's is refused (the webhook fails closed).
-        if getattr(exc.response, "status_code", None) == 403 \
-                and userinfo.get("username") == OPERATOR_ACCOUNT:
+        if _status(exc) == 403 and userinfo.get("username") == OPERATOR_ACCOUNT:
             return
         raise
     if session is None:
