@@ -56,10 +56,6 @@ schedulers.install()
 DASK_GROUP = "kubernetes.dask.org"
 # Session pods carry admission.SESSION_SELECTOR's labels, and no Dask label.
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-# As in pangeo_binder.sessions.dask_policy (this module runs without its dependencies).
-HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
-HUB_SESSION_ROLE = "pangeo-binder-hub-session"
-HUB_BINDING = "pangeo-binder-hub"
 
 
 async def _namespace(name: str):
@@ -212,37 +208,6 @@ async def _end_clusters(namespace: str, logger, name: str | None = None) -> None
         logger.info(f"deleting {len(live)} Dask cluster(s), {len(deployments)} "
                     f"Deployment(s) and {len(pods)} pod(s) in {namespace}")
         await asyncio.sleep(1)
-
-
-# ------------------------------------------------------------- the hub's rights
-
-# An event handler: it stores nothing on namespaces (the operator may not patch them),
-# sees every session namespace when the operator starts, and is idempotent.
-@kopf.on.event("", "v1", "namespaces", labels={"pangeo-binder/user": kopf.PRESENT},
-               annotations={HUB_ACCOUNT_ANNOTATION: kopf.PRESENT})
-async def grant_hub_rights(event, name, annotations, status, logger, **_) -> None:
-    """A hub may create session namespaces but holds no rights inside any namespace of
-    its own: this binds its session rights (pods, the user's RBAC objects, quota,
-    Secrets...) in each session namespace it made, and nowhere else."""
-    if event["type"] == "DELETED" or status.get("phase") == "Terminating":
-        return
-    account_namespace, _, account = annotations[HUB_ACCOUNT_ANNOTATION].partition(":")
-    api = await kr8s.asyncio.api()
-    binding = kr8s.asyncio.objects.RoleBinding({
-        "metadata": {"name": HUB_BINDING, "namespace": name,
-                     "labels": {"app.kubernetes.io/part-of": "pangeo-binder"}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": HUB_SESSION_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": account,
-                      "namespace": account_namespace}]}, api=api)
-    if await binding.exists():
-        return
-    try:
-        await binding.create()
-    except kr8s.ServerError as exc:
-        if _status(exc) != 409:  # made by a parallel event
-            raise
-    logger.info(f"the hub {account_namespace}:{account} may now run sessions in {name}")
 
 
 # ------------------------------------------------------------------ admission

@@ -26,8 +26,9 @@ _FACTORS = {None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3,
             "Ti": Decimal(2) ** 40}
 # Namespace annotations the operator policy reads.
 MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-# "NAMESPACE:NAME" of the hub ServiceAccount that made a session namespace: the operator
-# binds the hub's session rights (ClusterRole HUB_SESSION_ROLE) there, in that
+# "NAMESPACE:NAME" of the hub ServiceAccount that made a session namespace: the hub-rights
+# process beside the Dask operator (pangeo_binder.dask_operator.hub_rights) binds the
+# hub's session rights (ClusterRole HUB_SESSION_ROLE) there, in that
 # namespace alone, as the RoleBinding HUB_BINDING.
 HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
 HUB_SESSION_ROLE = "pangeo-binder-hub-session"

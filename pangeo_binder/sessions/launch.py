@@ -257,7 +257,7 @@ def _wait_while_terminating(namespace, timeout: float = 180) -> None:
 
 
 def _wait_for_hub_rights(api, namespace: str, timeout: float = 60) -> None:
-    """Until the Dask operator has bound the hub's session rights in `namespace` (the
+    """Until the hub-rights process has bound the hub's session rights in `namespace` (the
     hub can read that RoleBinding once it exists, and only then)."""
     import kr8s
     from kr8s.objects import RoleBinding
@@ -270,8 +270,9 @@ def _wait_for_hub_rights(api, namespace: str, timeout: float = 60) -> None:
         except kr8s.ServerError:  # 403 until the binding exists
             return False
 
-    wait_for(bound, timeout, f"the Dask operator did not give the hub its rights in "
-                             f"{namespace} within {timeout:.0f}s; is the operator running?")
+    wait_for(bound, timeout, f"the hub was not given its rights in {namespace} within "
+                             f"{timeout:.0f}s; is the Dask operator's hub-rights "
+                             f"Deployment running?")
 
 
 def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,

@@ -42,10 +42,11 @@ def namespace_state(namespace: str) -> str:
     return objects + "\n".join(events.splitlines()[-15:])
 
 
-def dask_pods(namespace: str) -> list[str]:
-    out = kubectl("-n", namespace, "get", "pods", "-l", "dask.org/cluster-name",
-                  "-o", "name", check=False)
-    return out.split()
+def dask_pods(namespace: str, component: str | None = None) -> list[str]:
+    """The namespace's Dask pods ("pod/NAME"), or those of one component ("worker")."""
+    selector = f"dask.org/component={component}" if component else "dask.org/cluster-name"
+    out = kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "name", check=False)
+    return sorted(out.split())
 
 
 def dask_leftovers(namespace: str) -> list[str]:

@@ -46,6 +46,13 @@ from k8s_helpers import (
     require_cluster,
     wait_until,
 )
+from session_attacks import (
+    ALLOWLIST_PROBE,
+    HTTP_INTRUDER_PROBE,
+    HTTP_OWNER_PROBE,
+    INTRUDER_PROBE,
+    allowlist_results,
+)
 
 from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.kube import user_slug
@@ -367,8 +374,16 @@ def test_kubecluster_in_a_hub_server_computes_and_belongs_to_it(hub, alice):
     assert [o["name"] for o in owners] == [session_pod(user)["metadata"]["name"]]
 
 
-def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice, built):
-    bob = hub.launch(built[0], Launcher.unique_name())
+@pytest.fixture(scope="module")
+def bob(hub, built) -> Launch:
+    """A second badge click: another temporary user, a stranger to Alice."""
+    launch = hub.launch(built[0], Launcher.unique_name())
+    yield launch
+    if hub.request("GET", f"users/{launch.username}")[0] == 200:
+        stop(hub, launch.username)
+
+
+def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice, bob):
     ns = namespace_of(alice.username)
     paths = {"daskclusters": f"/apis/kubernetes.dask.org/v1/namespaces/{ns}/daskclusters",
              "pods": f"/api/v1/namespaces/{ns}/pods",
@@ -384,7 +399,42 @@ def test_a_second_user_cannot_touch_the_first_users_cluster(hub, alice, built):
     assert "work" in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
     # Nor can Bob's browser open Alice's server with his own launch token.
     assert not opens_jupyterlab(Browser().get(f"{alice.url}?token={bob.token}"))
-    stop(hub, bob.username)
+
+
+def test_a_second_user_cannot_use_the_first_users_scheduler(hub, alice, bob):
+    """From Bob's session, Alice's running scheduler: its Dask port in plain TCP, with
+    Bob's own credentials and with a certificate of his making, and its HTTP port
+    (dashboard and API: her call stacks, retiring her workers), which any pod reaches
+    where NetworkPolicy is not enforced."""
+    ns = namespace_of(alice.username)
+    workers = dask_pods(ns, "worker")
+    assert workers, "the 'work' cluster of an earlier test should be running"
+    out = in_server(bob.username, INTRUDER_PROBE.format(namespace=ns), "unused")
+    results = json.loads(out.strip().splitlines()[-1])
+    assert len(results) == 3 and all(r.startswith("REFUSED") for r in results.values()), \
+        results
+    out = in_server(bob.username, HTTP_INTRUDER_PROBE.format(namespace=ns), "unused")
+    assert set(json.loads(out.strip().splitlines()[-1]).values()) == {404}, out
+    assert dask_pods(ns, "worker") == workers  # none retired
+    # Alice's own session reaches it, under the path it was given.
+    out = in_server(alice.username, HTTP_OWNER_PROBE.format(namespace=ns), alice.token)
+    assert json.loads(out.strip().splitlines()[-1]) == {"health": 200,
+                                                       "identity": "Scheduler"}
+
+
+def test_a_session_cannot_escape_through_its_own_dask_objects(hub, bob):
+    """From Bob's session, with its ServiceAccount token: Dask objects whose pods would
+    leave the session's bounds (a gitRepo volume, root's group, unconfined seccomp or
+    AppArmor, the session's label, Dask's TLS off), a reserved label added by a
+    metadata-only patch, and the worker cap passed through the scale subresource."""
+    ns = namespace_of(bob.username)
+    try:
+        assert allowlist_results(in_server(bob.username, ALLOWLIST_PROBE, "unused")) == {}
+        assert "escape-" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+        assert kubectl("-n", ns, "get", "daskworkergroup", "ok-default", "-o",
+                       "jsonpath={.spec.worker.replicas}") == "1"
+    finally:
+        kubectl("-n", ns, "delete", "daskclusters", "--all", "--wait=false")
 
 
 def stop(hub: Launcher, user: str) -> None:
@@ -411,7 +461,7 @@ def launch_quota(monkeypatch):
     executor.shutdown()
 
 
-def test_a_full_launch_quota_refuses_the_next_launch(hub, alice, built, launch_quota):
+def test_a_full_launch_quota_refuses_the_next_launch(hub, alice, bob, built, launch_quota):
     quota_class, health_class, exceeded, executor = launch_quota
     image = built[0]
 
@@ -422,10 +472,9 @@ def test_a_full_launch_quota_refuses_the_next_launch(hub, alice, built, launch_q
                                                   REPO_URL))
 
     assert check() is None  # no quota set: nothing is counted
-    running = check(total=2)
-    assert (running.total, running.matching) == (1, 1)  # Alice's session
-    second = hub.launch(image, Launcher.unique_name())  # fills the quota of 2
-    with pytest.raises(exceeded) as full:
+    running = check(total=3)
+    assert (running.total, running.matching) == (2, 2)  # Alice's and Bob's sessions
+    with pytest.raises(exceeded) as full:  # they fill a quota of 2
         check(total=2)
     assert (full.value.status, full.value.used) == ("pod_quota", 2)
     # A repository's own quota counts the sessions of its image only.
@@ -438,8 +487,8 @@ def test_a_full_launch_quota_refuses_the_next_launch(hub, alice, built, launch_q
     health = health_class({"example_builder": builder, "executor": executor})
     sessions, _ = asyncio.run(health._get_pods())
     assert {pod["metadata"]["namespace"] for pod in sessions} == {
-        namespace_of(alice.username), namespace_of(second.username)}
-    stop(hub, second.username)
+        namespace_of(alice.username), namespace_of(bob.username)}
+    stop(hub, bob.username)
     assert check(total=2).total == 1
 
 

@@ -26,6 +26,13 @@ from k8s_helpers import (
     require_cluster,
     wait_until,
 )
+from session_attacks import (
+    ALLOWLIST_PROBE,
+    HTTP_INTRUDER_PROBE,
+    HTTP_OWNER_PROBE,
+    INTRUDER_PROBE,
+    allowlist_results,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -313,81 +320,6 @@ def mallory(image) -> str:
     run_cli("stop", "--kubernetes", "--user", MALLORY)
 
 
-# What got through before admission was an allow-list, tried from inside a session with
-# its own ServiceAccount token: a gitRepo volume (CVE-2024-10220), an unconfined seccomp
-# or AppArmor profile, the session label copied onto a scheduler pod, a Dask setting that
-# turns the session's TLS off, a reserved label added by a metadata-only patch, and the
-# worker cap passed through the worker group's scale subresource.
-ALLOWLIST_PROBE = """
-import copy, json, os, ssl, time, urllib.error, urllib.request
-from dask_kubernetes.operator import make_cluster_spec
-from kr8s.objects import new_class
-group, ns = "kubernetes.dask.org/v1", os.environ["DASK_KUBERNETES__NAMESPACE"]
-image = os.environ["DASK_KUBERNETES__IMAGE"]
-DaskCluster = new_class("DaskCluster", group)
-sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
-token, context = open(sa + "token").read(), ssl.create_default_context(cafile=sa + "ca.crt")
-
-def call(method, path, body, kind="application/merge-patch+json"):
-    request = urllib.request.Request(
-        "https://kubernetes.default.svc" + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": "Bearer " + token, "Content-Type": kind})
-    try:
-        return json.load(urllib.request.urlopen(request, context=context))
-    except urllib.error.HTTPError as error:
-        return {"refused": error.code, "message": json.load(error).get("message", "")}
-
-def cluster(name, change, workers=1):
-    spec = make_cluster_spec(name=name, image=image, n_workers=workers)
-    change(spec["spec"])
-    return call("POST", f"/apis/{group}/namespaces/{ns}/daskclusters", spec,
-                "application/json")
-
-sched = lambda s: s["scheduler"]["spec"]
-attacks = {
-    "gitRepo": lambda s: sched(s).update(volumes=[{"name": "r", "gitRepo": {
-        "repository": "https://example.org/r.git", "directory": "r/.git"}}]),
-    "seccomp": lambda s: sched(s).update(securityContext={"seccompProfile": {
-        "type": "Unconfined"}}),
-    "apparmor": lambda s: s["scheduler"].update(metadata={"annotations": {
-        "container.apparmor.security.beta.kubernetes.io/scheduler": "unconfined"}}),
-    "session label": lambda s: s["scheduler"].update(metadata={"labels": {
-        "pangeo-binder/session": "true", "app.kubernetes.io/part-of": "pangeo-binder"}}),
-    "tls off": lambda s: sched(s)["containers"][0].update(env=[{
-        "name": "DASK_DISTRIBUTED__COMM__REQUIRE-ENCRYPTION", "value": "False"}]),
-}
-results = {name: cluster(f"mallory-{name.replace(' ', '-').lower()}", change)
-           for name, change in attacks.items()}
-# Root's group is not refused but rewritten: the policy fixes it.
-made = cluster("rootgroup", lambda s: sched(s).update(securityContext={"runAsGroup": 0}))
-results["root group"] = made["spec"]["scheduler"]["spec"].get("securityContext") \\
-    if "spec" in made else made
-call("DELETE", f"/apis/{group}/namespaces/{ns}/daskclusters/rootgroup", {})
-# A cluster within the cap, then a metadata-only patch and a scale past the cap.
-cluster("ok", lambda s: None)
-path = f"/apis/{group}/namespaces/{ns}"
-results["label patch"] = call("PATCH", path + "/daskclusters/ok", {"metadata": {
-    "labels": {"pangeo-binder/session": "true"}}})
-for _ in range(120):
-    if "refused" not in call("GET", path + "/daskworkergroups/ok-default", None):
-        break
-    time.sleep(1)
-results["scale"] = call("PATCH", path + "/daskworkergroups/ok-default/scale",
-                        {"spec": {"replicas": 6}})
-print(json.dumps(results))
-"""
-ALLOWLIST_RULES = {
-    "gitRepo": "gitRepo volumes are not allowed",
-    "seccomp": "only RuntimeDefault or Localhost",
-    "apparmor": "profile 'unconfined' is not allowed",
-    "session label": "spec.scheduler.metadata.labels[pangeo-binder/session]: reserved",
-    "tls off": "this Dask setting is the operator's",
-    "label patch": "metadata.labels[pangeo-binder/session]: reserved",
-    "scale": "workers in all of this session's Dask clusters is more than its cap of 2",
-}
-
-
 PSA_LABEL = "pod-security.kubernetes.io/enforce"
 
 
@@ -405,19 +337,9 @@ def test_admission_is_an_allow_list_for_every_change(mallory):
     kubectl("label", "namespace", ns, f"{PSA_LABEL}-")
     try:
         wait_until(lambda: privileged_pods_allowed(ns), 30, "the pod policy stayed on", ns)
-        output = in_session(MALLORY, ALLOWLIST_PROBE).strip().splitlines()[-1]
-        results = json.loads(output)
-        assert results.pop("root group") == {
-            "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True,
-            "seccompProfile": {"type": "RuntimeDefault"}}
-        for attack, rule in ALLOWLIST_RULES.items():
-            answer = results.pop(attack)
-            assert answer.get("refused") in (400, 403, 422), (attack, answer)
-            assert "pangeo-binder session policy" in answer["message"], (attack, answer)
-            assert rule in answer["message"], (attack, answer)
-        assert results == {}
+        assert allowlist_results(in_session(MALLORY, ALLOWLIST_PROBE)) == {}
         made = kubectl("-n", ns, "get", "daskclusters", "-o", "name")
-        assert "mallory-" not in made, made
+        assert "escape-" not in made, made
         replicas = kubectl("-n", ns, "get", "daskworkergroup", "ok-default", "-o",
                            "jsonpath={.spec.worker.replicas}")
         assert replicas == "1"
@@ -451,42 +373,12 @@ def test_the_cluster_itself_admits_only_restricted_pods_in_a_session_namespace(m
         kubectl("-n", ns, "delete", "pod", "test-privileged", "--ignore-not-found", check=False)
 
 
-# From bob's session, alice's scheduler, the way a stranger would try it: plain TCP (what
-# any pod on the cluster network can do), TLS with bob's own session credentials, and TLS
-# with a certificate of his own making. Each must be refused before anything runs.
-INTRUDER_PROBE = """
-import asyncio, json
-from distributed import Client
-from distributed.core import rpc
-from distributed.security import Security
-target = "work-scheduler.pangeo-{alice}.svc.cluster.local:8786"
-results = {{}}
-def plant():
-    open("/tmp/intruder-was-here", "w").write("bob")
-async def plain():
-    async with rpc("tcp://" + target, connection_args={{"require_encryption": False}},
-                   timeout=15) as scheduler:
-        return await scheduler.identity()
-def attempt(name, call):
-    try:
-        results[name] = "ANSWERED " + str(call())[:100]
-    except Exception as error:
-        results[name] = "REFUSED " + type(error).__name__
-attempt("plain tcp", lambda: asyncio.run(asyncio.wait_for(plain(), 30)))
-attempt("tls, bob's credentials",
-        lambda: Client("tls://" + target, timeout=15).run(plant))
-attempt("tls, a certificate of bob's own",
-        lambda: Client("tls://" + target, timeout=15, security=Security.temporary()).run(plant))
-print(json.dumps(results))
-"""
-
-
 def test_another_user_cannot_reach_the_first_users_dask_cluster(alice, bob):
     ns = f"pangeo-{ALICE}"
     workers = kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
                       "name").split()
     assert workers, "alice's 'work' cluster of an earlier test should be running"
-    out = in_session(BOB, INTRUDER_PROBE.format(alice=ALICE))
+    out = in_session(BOB, INTRUDER_PROBE.format(namespace=ns))
     results = json.loads(out.strip().splitlines()[-1])
     assert set(results) == {"plain tcp", "tls, bob's credentials",
                             "tls, a certificate of bob's own"}
@@ -496,41 +388,12 @@ def test_another_user_cannot_reach_the_first_users_dask_cluster(alice, bob):
                        check=False).find("intruder-was-here") == -1
 
 
-# From bob's session, alice's scheduler's HTTP port (dashboard and API), which any pod
-# reaches where NetworkPolicy is not enforced: reading her task stream and call stacks,
-# and retiring her workers. Without her session's secret path, every path is 404.
-HTTP_INTRUDER_PROBE = """
-import json, urllib.error, urllib.request
-base = "http://work-scheduler.pangeo-{alice}.svc.cluster.local:8787"
-results = {{}}
-for method, path in [("GET", "/status"), ("GET", "/health"), ("GET", "/json/identity.json"),
-                     ("GET", "/info/main/workers.html"), ("GET", "/api/v1/check_idle"),
-                     ("GET", "/call-stack"), ("POST", "/api/v1/retire_workers")]:
-    request = urllib.request.Request(base + path, method=method,
-                                     data=b'{{"n": 2}}' if method == "POST" else None)
-    try:
-        results[method + " " + path] = urllib.request.urlopen(request, timeout=15).status
-    except urllib.error.HTTPError as error:
-        results[method + " " + path] = error.code
-print(json.dumps(results))
-"""
-# Alice's own session reaches it under the path it was given.
-HTTP_OWNER_PROBE = """
-import json, os, urllib.request
-base = "http://work-scheduler.{namespace}.svc.cluster.local:8787/"
-path = os.environ["PANGEO_BINDER_DASK_DASHBOARD_PREFIX"]
-print(json.dumps({{"health": urllib.request.urlopen(base + path + "/health").status,
-                  "identity": json.load(urllib.request.urlopen(
-                      base + path + "/json/identity.json"))["type"]}}))
-"""
-
-
 def test_another_user_cannot_use_the_first_users_scheduler_over_http(alice, bob):
     ns = f"pangeo-{ALICE}"
     workers = kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
                       "name").split()
     assert workers, "alice's 'work' cluster of an earlier test should be running"
-    results = json.loads(in_session(BOB, HTTP_INTRUDER_PROBE.format(alice=ALICE))
+    results = json.loads(in_session(BOB, HTTP_INTRUDER_PROBE.format(namespace=ns))
                          .strip().splitlines()[-1])
     assert set(results.values()) == {404}, results
     assert kubectl("-n", ns, "get", "pods", "-l", "dask.org/component=worker", "-o",
@@ -641,12 +504,13 @@ def test_a_dask_job_runs_to_its_end_and_takes_its_cluster_with_it(bob):
 
 
 OPERATOR_ACCOUNT = "system:serviceaccount:dask-operator:dask-operator"
+HUB_RIGHTS_ACCOUNT = "system:serviceaccount:dask-operator:pangeo-binder-hub-rights"
 
 
-def operator_can(verb: str, resource: str, namespace: str | None = None) -> bool:
+def operator_can(verb: str, resource: str, namespace: str | None = None,
+                 account: str = OPERATOR_ACCOUNT) -> bool:
     where = ["-n", namespace] if namespace else ["--all-namespaces"]
-    answer = kubectl("auth", "can-i", verb, resource, "--as", OPERATOR_ACCOUNT, *where,
-                     check=False)
+    answer = kubectl("auth", "can-i", verb, resource, "--as", account, *where, check=False)
     return answer.strip() == "yes"
 
 
@@ -668,6 +532,19 @@ def test_the_operator_holds_pod_rights_only_in_session_namespaces(alice, bob):
         assert operator_can("get", "secrets/pangeo-binder-dask-tls", ns)
         assert not operator_can("get", "secrets/other", ns)
     assert not operator_can("bind", "clusterroles/pangeo-binder-dask-operator-session")
+    # Nor may it bind a hub's session role (pods and Secrets) anywhere: that is the
+    # hub-rights process's one right, and that process talks to no scheduler.
+    for namespace in (None, "kube-system", *sessions):
+        assert not operator_can("create", "rolebindings", namespace), namespace
+    assert not operator_can("bind", "clusterroles/pangeo-binder-hub-session")
+    assert operator_can("bind", "clusterroles/pangeo-binder-hub-session",
+                        account=HUB_RIGHTS_ACCOUNT)
+    for verb, resource in [("list", "pods"), ("get", "secrets"), ("create", "pods"),
+                           ("patch", "daskclusters.kubernetes.dask.org"),
+                           ("patch", "namespaces"), ("create", "roles"),
+                           ("bind", "clusterroles/cluster-admin"),
+                           ("bind", "clusterroles/pangeo-binder-dask-operator-session")]:
+        assert not operator_can(verb, resource, account=HUB_RIGHTS_ACCOUNT), (verb, resource)
     log = kubectl("-n", "dask-operator", "logs", "deployment/dask-operator")
     assert "Watcher for" not in log, log[-3000:]  # a watch it may not make, failed
     refused = [line for line in log.splitlines()
