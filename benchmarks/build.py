@@ -17,7 +17,8 @@ stack's top-level specs plus the repository's extras) and copies the repository.
 (d) image size, and what one more repository adds on disk (layers not shared with others);
 (e) the Pangeo base image's size and its 15 largest packages (files and bytecode).
 
-Each figure is also compared with the one the README's table holds (the previous run).
+Each figure is also compared with the one docs/performance.md's table holds (the
+previous run).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from readme_figures import change, markdown, previous
+from recorded_figures import change, markdown, previous
 from rich.console import Console
 from rich.table import Table
 
@@ -44,7 +45,7 @@ from pangeo_binder.resources import environment_dir
 from pangeo_binder.settings import Settings
 
 EXTRAS = ["xarray-einstats", "xhistogram", "properscoring"]
-TABLE = "build benchmark"  # the first header cell of its table in the README
+TABLE = "build benchmark"  # the first header cell of its table in docs/performance.md
 PREFIX = "pangeo-binder-bench/"
 NAIVE_IMAGE = "pangeo-binder-bench/naive:latest"
 
@@ -219,7 +220,7 @@ def main() -> None:
         packages = largest_packages(engine, base_image)
 
         before = previous(TABLE)
-        header = [TABLE, "pangeo-binder", "naive", "naive / pangeo-binder", "README",
+        header = [TABLE, "pangeo-binder", "naive", "naive / pangeo-binder", "recorded",
                   "change"]
         table = Table(title="pangeo-binder vs the naive way (one run, this machine)")
         for column in header:
@@ -247,7 +248,7 @@ def main() -> None:
                       f"{', '.join(EXTRAS)}; image {image}")
         console.print("(e) the base's 15 largest packages: " + ", ".join(
             f"{name} {size / 1e6:.0f} MB" for name, size in packages))
-        console.print("\nFor the README:\n" + markdown(header[:4], [c[:4] for c in cells]))
+        console.print("\nFor docs/performance.md:\n" + markdown(header[:4], [c[:4] for c in cells]))
     finally:
         for ref in [NAIVE_IMAGE] + [t for i in engine.client.images.list() for t in i.tags
                                     if t.startswith(PREFIX)]:

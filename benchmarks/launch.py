@@ -9,7 +9,8 @@
 (c) KubeCluster() -> 2 workers ready, from inside a session, image already on the node
     (no naive counterpart: reported as a time).
 
-Each figure is also compared with the one the README's table holds (the previous run).
+Each figure is also compared with the one docs/performance.md's table holds (the
+previous run).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from readme_figures import change, markdown, previous
+from recorded_figures import change, markdown, previous
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +32,7 @@ from pangeo_binder.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 USER = f"bench-{uuid.uuid4().hex[:6]}"
 # Workers small enough for a 2-core machine; the session at its default size (1 core).
-TABLE = "launch benchmark"  # the first header cell of its table in the README
+TABLE = "launch benchmark"  # the first header cell of its table in docs/performance.md
 CAPS = ["--max-workers", "2", "--worker-cores", "200m", "--worker-memory", "768Mi"]
 
 
@@ -152,7 +153,7 @@ def main() -> None:
         pangeo_binder("stop", "--kubernetes", "--user", USER)
 
     before = previous(TABLE)
-    header = [TABLE, "pangeo-binder", "naive", "pangeo-binder / naive", "README", "change"]
+    header = [TABLE, "pangeo-binder", "naive", "pangeo-binder / naive", "recorded", "change"]
     table = Table(title="launch benchmarks (one run, this machine)")
     for column in header:
         table.add_column(column, justify="left" if column == TABLE else "right")
@@ -175,7 +176,7 @@ def main() -> None:
                   + ", ".join(imports.splitlines()))
     console.print("(c) KubeCluster()'s steps: " + "; ".join(dask_steps))
     console.print("(c) the Dask pods, from KubeCluster(): " + "; ".join(dask_pods))
-    console.print("\nFor the README:\n" + markdown(header[:4], [c[:4] for c in cells]))
+    console.print("\nFor docs/performance.md:\n" + markdown(header[:4], [c[:4] for c in cells]))
 
 
 if __name__ == "__main__":

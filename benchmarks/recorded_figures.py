@@ -1,6 +1,7 @@
-"""The figures a benchmark last wrote into the README, to compare a new run with.
+"""The figures a benchmark last wrote into the documentation's performance page
+(docs/performance.md), to compare a new run with.
 
-A benchmark's table in the README has the measure in its first column and
+A benchmark's table there has the measure in its first column and
 pangeo-binder's figure ("5.3 s", "0.12 s", "2.13 GB") in its second. `previous` reads
 those back; `markdown` prints a run's rows in the same shape, to paste over them.
 """
@@ -10,16 +11,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PERFORMANCE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 _FIGURE = re.compile(r"^\s*([0-9.]+)\s*(s|GB|MB)\s*$")
 
 
 def previous(table: str) -> dict[str, float]:
-    """measure -> pangeo-binder's figure, from the README table whose header row's first
-    cell is `table`."""
+    """measure -> pangeo-binder's figure, from the performance page's table whose header
+    row's first cell is `table`."""
     figures: dict[str, float] = {}
     inside = False
-    for line in README.read_text().splitlines():
+    for line in PERFORMANCE_PAGE.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if not line.lstrip().startswith("|"):
             inside = False
