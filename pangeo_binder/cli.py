@@ -133,7 +133,11 @@ def base(os_image: str | None, operator: bool, service: str | None,
               type=click.Choice(["pangeo-notebook", "pangeo-binder", "conda-installer"]),
               default="pangeo-notebook", show_default=True,
               help="Without SOURCE: which of environments/ to re-lock.")
-def lock(source: str | None, ref: str | None, output: Path | None, environment: str) -> None:
+@click.option("--upgrade", is_flag=True,
+              help="Without SOURCE: move every package to its newest allowed version "
+              "(by default the current lock's versions are kept where the specs allow).")
+def lock(source: str | None, ref: str | None, output: Path | None, environment: str,
+         upgrade: bool) -> None:
     """Lock SOURCE's requirements against the Pangeo base, or re-lock an environment.
 
     Commit the result as binder/pangeo-binder.lock to pin a repository's extras, or, for
@@ -142,7 +146,7 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .build.lock import lock_environment
 
     if source is None:
-        result = run_stage(None, lambda: lock_environment(environment, output))
+        result = run_stage(None, lambda: lock_environment(environment, output, upgrade))
         click.echo(f"locked {len(result.pins)} packages", err=True)  # type: ignore[attr-defined]
         return
 

