@@ -606,6 +606,31 @@ DaskCluster(spec, namespace=os.environ["DASK_KUBERNETES__NAMESPACE"]).create()
         run_cli("stop", "--kubernetes", "--user", user)
 
 
+def test_a_session_namespace_deleted_with_its_dask_cluster_in_it_goes(image):
+    """As a cluster admin or a hub deletes it: the session's RoleBinding goes first, so
+    the operator loses its rights there while the DaskCluster still holds its finalizer.
+    The namespace used to stay Terminating, the finalizer's release refused."""
+    user = f"deleted-{RUN}"
+    ns = f"pangeo-{user}"
+    try:
+        result = launch(image, user)
+        assert result.returncode == 0, result.stderr[-2000:]
+        in_session(user, """
+from dask_kubernetes.operator import make_cluster_spec
+from kr8s.objects import new_class
+import os
+DaskCluster = new_class("DaskCluster", "kubernetes.dask.org/v1")
+spec = make_cluster_spec(name="c", image=os.environ["DASK_KUBERNETES__IMAGE"], n_workers=1)
+DaskCluster(spec, namespace=os.environ["DASK_KUBERNETES__NAMESPACE"]).create()
+""")
+        wait_until(lambda: dask_pods(ns, "scheduler"), 60, "no scheduler pod", ns)
+        kubectl("delete", "namespace", ns, "--wait=false")
+        wait_until(lambda: not kubectl("get", "namespace", ns, "--ignore-not-found"), 120,
+                   "the namespace is still there", ns)
+    finally:
+        run_cli("stop", "--kubernetes", "--user", user)
+
+
 def test_stop_removes_the_session_and_everything_it_made(alice):
     result = run_cli("stop", "--kubernetes", "--user", BOB)
     assert result.returncode == 0, result.stderr
