@@ -509,18 +509,19 @@ def test_command(source: str, notebooks: tuple[str, ...], ref: str | None, paral
         options = NotebookOptions(notebooks=notebooks, exclude=exclude, parallel=parallel,
                                   timeout=timeout, cell_timeout=cell_timeout,
                                   network=not no_network)
-        job = None
+        run = None
         if use_kubernetes:
-            from .checks.notebook_job import JobTarget
+            from .checks.notebook_job import JobTarget, job_runner
             from .sessions.dask_policy import DaskCaps
             from .sessions.launch import KubeTarget
 
-            job = JobTarget(KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
-                                       context=context),
-                            DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
-                                     worker_memory=worker_memory, session_cores=session_cores,
-                                     session_memory=session_memory))
-        report = check_notebooks(source, ref, options, Settings.from_env(), reporter, job)
+            run = job_runner(JobTarget(
+                KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
+                           context=context),
+                DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
+                         worker_memory=worker_memory, session_cores=session_cores,
+                         session_memory=session_memory)))
+        report = check_notebooks(source, ref, options, Settings.from_env(), reporter, run)
         write_reports(report, junit_file, markdown_file)
         return report
 

@@ -37,6 +37,7 @@ from .notebooks import (
     STARTUP_SECONDS,
     NotebookOptions,
     NotebookResult,
+    NotebookRunner,
     RunnerLog,
     Watchdog,
 )
@@ -82,6 +83,11 @@ def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: Jo
     # The exact user name on the Job and its pod, as on the session's objects.
     mark_owner([manifest, manifest["spec"]["template"]], job.target.user)
     return manifest
+
+
+def job_runner(job: JobTarget) -> NotebookRunner:
+    """check_notebooks' runner for notebooks run as a Job of `job`'s user."""
+    return lambda image, options, emit: run_job(image, options, job, emit)
 
 
 def run_job(image: str, options: NotebookOptions, job: JobTarget,

@@ -325,11 +325,15 @@ def _read_stderr(process: subprocess.Popen, errors: deque[str], emit: Emit) -> N
             emit(Event(Phase.TESTING, line, detail=True))
 
 
+# Runs an image's notebooks: (image, options, emit) -> each notebook's result. Locally
+# by default; notebook_job.job_runner gives one that runs them as a Kubernetes Job.
+NotebookRunner = Callable[[str, "NotebookOptions", Emit], tuple["NotebookResult", ...]]
+
+
 def check_notebooks(target: str, ref: str | None, options: NotebookOptions, settings: Settings,
-                   emit: Emit, kubernetes: Any = None) -> NotebookReport:
+                   emit: Emit, run: NotebookRunner | None = None) -> NotebookReport:
     """Build or find the image of `target` (a source, or an image name), run its
-    notebooks (on Kubernetes when `kubernetes`, a `notebook_job.JobTarget`, is given)
-    and report each one."""
+    notebooks with `run` (default: on the local engine) and report each one."""
     from ..spec import looks_like_source, parse_source
 
     started, wall = time.monotonic(), datetime.now(UTC)
@@ -341,12 +345,10 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
         image = rebuilt(source, settings, emit) or _build(source, settings, emit)
     elif ref is not None:
         raise NotebookTestError(f"--ref needs a source to build; {target} is an image")
-    if kubernetes is not None:
-        from .notebook_job import run_job
-
-        results = run_job(image, options, kubernetes, emit)
-    else:
+    if run is None:
         results = run_local(image, options, Engine(settings.docker_cli), emit)
+    else:
+        results = run(image, options, emit)
     return NotebookReport(target=target, image=image, results=results,
                           duration=round(time.monotonic() - started, 2), started=wall)
 
