@@ -224,3 +224,10 @@ def test_relax_and_strict_base_together_are_one_line(tmp_path, env, args):
         "pangeo-binder: error: --relax and --strict-base ask for opposite things (drop the "
         "pins that move the Pangeo base, or refuse them): choose one (settings "
         "PANGEO_BINDER_RELAX, PANGEO_BINDER_STRICT_BASE)"]
+
+
+def test_cannot_rebuild_says_when_the_wheels_could_not_be_checked():
+    message = str(cannot_rebuild("environment.yml", "python=3.9", "cannot read the channels",
+                                 [], unchecked="Docker is not running"))
+    assert "the conda path failed: cannot read the channels; its pins' wheels could not be " \
+           "checked (Docker is not running); `pangeo-binder build --relax`" in message

@@ -231,7 +231,11 @@ def _cannot_rebuild(ctx: Context, translation: Any, conda_failure: str) -> LockE
     ctx.emit(Event(Phase.BUILDING, f"Checking which pins of {translation.name} PyPI has "
                                    "wheels of (in a sandbox container)"))
     written = {pip: conda for conda, pip in translation.mapped}
-    missing = pins_without_wheels(ctx.sandbox, [pip for _, pip in translation.mapped])
+    try:
+        missing = pins_without_wheels(ctx.sandbox, [pip for _, pip in translation.mapped])
+    except DockerError as exc:  # the line still says what was tried, and what was not
+        return cannot_rebuild(translation.name, translation.python_spec, conda_failure, [],
+                              unchecked=str(exc))
     return cannot_rebuild(translation.name, translation.python_spec, conda_failure,
                           [written[pip] for pip in missing])
 

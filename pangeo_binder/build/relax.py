@@ -224,9 +224,10 @@ def pins_without_wheels(sandbox: Sandbox, requirements: Sequence[str]) -> list[s
 
 
 def cannot_rebuild(name: str, python_written: str, conda_failure: str,
-                   without_wheels: Sequence[str]) -> LockError:
+                   without_wheels: Sequence[str], unchecked: str = "") -> LockError:
     """The one line of an environment that cannot be rebuilt as written: its Python,
-    what the conda path said, the pins PyPI has no wheel of, and the way out."""
+    what the conda path said, the pins PyPI has no wheel of (or why they could not be
+    checked), and the way out."""
     why_conda = conda_failure.split("; ")[0]
     parts = [f"{python_written} is no Python the PyPI path builds ({PYTHON_VERSIONS[0]} to "
              f"{PYTHON_VERSIONS[-1]}), and the conda path failed: {why_conda}"]
@@ -234,6 +235,8 @@ def cannot_rebuild(name: str, python_written: str, conda_failure: str,
         parts.append(f"{', '.join(without_wheels)} "
                      f"{'has' if len(without_wheels) == 1 else 'have'} no wheel on PyPI "
                      f"for Python {PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}")
+    if unchecked:
+        parts.append(f"its pins' wheels could not be checked ({unchecked})")
     return LockError(f"{name} cannot be rebuilt as written: {'; '.join(parts)}; "
                      f"`{RELAX_OPTION}` builds it on today's Pangeo base, keeping its "
                      "package names and dropping the pins that cannot be met")
