@@ -170,7 +170,7 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
         settings = Settings.from_env().with_overrides(relax=relax or None)
         settings.check()
         with checkout(parse_source(source, ref), ignore) as files:
-            config = detect(files, BASE_PYTHON)
+            config = detect(files, BASE_PYTHON, settings.relax)
             if config.dockerfile:
                 raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
             sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)

@@ -231,3 +231,34 @@ def test_cannot_rebuild_says_when_the_wheels_could_not_be_checked():
                                  [], unchecked="Docker is not running"))
     assert "the conda path failed: cannot read the channels; its pins' wheels could not be " \
            "checked (Docker is not running); `pangeo-binder build --relax`" in message
+
+
+def test_a_relaxed_runtime_txt_alone_is_resolved_for_its_record():
+    """runtime.txt python-3.13 and no requirements: the lock holds only the record, so
+    the image is labelled too."""
+    from pangeo_binder.build.relax import _relaxed_inputs
+
+    inputs = PipInputs(name="runtime.txt", text="", files=[], extra={}, python="3.13")
+    relaxed = _relaxed_inputs(inputs, "", [DroppedPin("python", "python-3.13", "base")])
+    assert relaxed.extra == {"relaxed.in": relaxed.text} and relaxed.python == BASE_PYTHON
+
+
+def test_relax_reads_a_runtime_txt_python_no_source_has(tmp_path):
+    repo = write_tree(tmp_path / "repo", {"runtime.txt": "python-3.6\n",
+                                          "requirements.txt": "numpy==1.15.4\n"})
+    with checkout(parse_source(str(repo)), ignore) as fetched:
+        with pytest.raises(BinderConfigError, match="python-3.6, which no source has"):
+            detect(fetched, BASE_PYTHON)
+        assert detect(fetched, BASE_PYTHON, relax=True).python_version == "3.6"
+
+
+def test_relax_leaves_a_committed_lock_and_refuses_its_unbuildable_python(tmp_path):
+    repo = write_tree(tmp_path / "repo", {
+        "binder/runtime.txt": "python-3.6\n",
+        "binder/pangeo-binder.lock": f"numpy=={BASE.pins['numpy']}\n"})
+    result = run_cli("lock", "--relax", str(repo))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "pangeo-binder: error: binder/runtime.txt asks for python-3.6, which no source has, "
+        "and --relax leaves binder/pangeo-binder.lock as it is (it relaxes requirements "
+        "files and environment.yml)"]

@@ -141,7 +141,9 @@ class PipEnvironment:
                                  relax=self.relax)
 
     def environment(self, ctx: Context, engine: Engine, locked: Lock | None) -> Environment:
-        python = BASE_PYTHON if self.relax else ctx.config.python_version or BASE_PYTHON
+        # --relax drops the Python of what it relaxes; a lock is used as it is.
+        relaxed = self.relax and not (ctx.config.lock_file or ctx.config.python_project)
+        python = BASE_PYTHON if relaxed else ctx.config.python_version or BASE_PYTHON
         return pip_environment(ctx, engine, locked, python)
 
 

@@ -28,10 +28,16 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import LockError, PinConflictError
+from ..errors import BinderConfigError, LockError, PinConflictError
 from ..events import Emit, Event, Phase
 from ..resources import environment_dir
-from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
+from .detect import (
+    LOCK_FILE_LIMIT,
+    PYTHON_VERSIONS,
+    BinderConfig,
+    read_text,
+    repository_files,
+)
 from .fetch import Checkout
 from .pylock import requirements_lock
 from .sandbox import WORKDIR, Sandbox
@@ -308,6 +314,11 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     and path requirements may name).
     """
     if relax and (locked := config.lock_file or config.python_project):
+        if config.python_version not in (None, *PYTHON_VERSIONS):  # read only for --relax
+            raise BinderConfigError(
+                f"{config.python_from} asks for python-{config.python_version}, which no "
+                f"source has, and --relax leaves {locked} as it is (it relaxes "
+                "requirements files and environment.yml)")
         emit(Event(Phase.BUILDING, f"Notice: --relax leaves {locked} as it is: it relaxes "
                                    "requirements files and environment.yml"))
     if config.lock_file:

@@ -204,7 +204,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
         directory = registry_directory(image_name)
         shared = SharedBases(engine, directory, emit) if directory else None
         with checkout(source, emit) as files:
-            config = detect(files, BASE_PYTHON)
+            config = detect(files, BASE_PYTHON, settings.relax)
             for warning in config.warnings:
                 emit(Event(Phase.BUILDING, f"Warning: {warning}"))
             for notice in config.notices:

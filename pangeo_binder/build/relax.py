@@ -154,6 +154,8 @@ def _relaxed_inputs(inputs: PipInputs, text: str,
     # uv reads the requirements from the repository's file or a generated input: each
     # gets the relaxed text in place of the original, at the same path.
     extra = {k: (full if v == inputs.text else v) for k, v in inputs.extra.items()}
+    if not inputs.files and full not in extra.values():  # only a Python was asked for
+        extra["relaxed.in"] = full
     return replace(inputs, text=full, python=BASE_PYTHON, extra=extra,
                    replaced={file: full for file in inputs.files},
                    header=(*inputs.header, *records))
