@@ -1,6 +1,6 @@
 """`build --relax`: which pins an old environment loses, what the build and the image
 say of it, and the one line of an environment that cannot be rebuilt as written. None
-of these reach Docker (tests/integration/test_relax.py builds one)."""
+of these reach Docker (tests/integration/test_old_tutorial.py builds one)."""
 
 from dataclasses import replace
 
@@ -247,7 +247,7 @@ def test_relax_reads_a_runtime_txt_python_no_source_has(tmp_path):
     repo = write_tree(tmp_path / "repo", {"runtime.txt": "python-3.6\n",
                                           "requirements.txt": "numpy==1.15.4\n"})
     with checkout(parse_source(str(repo)), ignore) as fetched:
-        with pytest.raises(BinderConfigError, match="python-3.6, which no source has"):
+        with pytest.raises(BinderConfigError, match=r"python-3\.6, which no source has"):
             detect(fetched, BASE_PYTHON)
         assert detect(fetched, BASE_PYTHON, relax=True).python_version == "3.6"
 

@@ -178,7 +178,8 @@ def resolve_relaxed(inputs: PipInputs, python_dropped: str | None, checkout: Che
         text, rest = drop_all(text, inputs.written)
         if not rest:
             raise
-        emit(Event(Phase.BUILDING, f"--relax drops the other pins of {name} too: {exc}"))
+        why = str(exc) if len(str(exc)) <= 240 else f"{str(exc)[:240]}..."
+        emit(Event(Phase.BUILDING, f"--relax drops the other pins of {name} too: {why}"))
         try:
             lock = resolve_pip_lock(_relaxed_inputs(inputs, text, dropped + rest),
                                     checkout, base, cache_dir, emit, sandbox, strict=True)

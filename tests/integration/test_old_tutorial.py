@@ -93,3 +93,25 @@ def test_relaxed_it_builds_on_the_base_labels_what_it_dropped_and_its_notebook_r
     again = run_cli("build", "--relax", str(repo))
     assert again.returncode == 0 and again.stdout.strip() == image, again.stderr[-2000:]
     assert notice in again.stderr
+
+
+def test_pins_that_do_not_resolve_on_the_base_go_in_a_second_step(tmp_path, docker_engine):
+    """runtime.txt python-3.6 and a requirements.txt whose gsw==3.2.1 (an sdist that no
+    longer builds) the base does not pin: the first step drops the Python and the pin
+    the base contradicts, the second the pin uv still cannot resolve; cmocean, unpinned,
+    stays as written."""
+    repo = tmp_path / "ocean-course"
+    repo.mkdir()
+    (repo / "runtime.txt").write_text("python-3.6\n")
+    (repo / "requirements.txt").write_text("xarray==0.10.8\ngsw==3.2.1\ncmocean\n")
+    result = run_cli("build", "--relax", str(repo))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--relax drops the other pins of requirements.txt too: cannot resolve " \
+           "requirements.txt against the Pangeo base: " in result.stderr
+    [notice] = [ln for ln in result.stderr.splitlines() if "Notice: --relax dropped" in ln]
+    assert (f"--relax dropped 3 pins of requirements.txt: python-3.6 (now {BASE_PYTHON}), "
+            f"xarray==0.10.8 (now {BASE.pins['xarray']}), gsw==3.2.1 (now ") in notice
+    labels = docker_engine.client.images.get(result.stdout.strip()).labels
+    assert labels["pangeo-binder.relaxed"].startswith(
+        f"python-3.6 -> {BASE_PYTHON}, xarray==0.10.8 -> {BASE.pins['xarray']}, gsw==3.2.1 -> ")
+    assert "cmocean" not in labels["pangeo-binder.relaxed"]
