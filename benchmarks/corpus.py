@@ -6,8 +6,11 @@ Every repository is copied to a temporary directory and built through the CLI wi
 cache directory and an image prefix of its own, so every lock is resolved again and every
 repository image is new (the Docker engine's layer cache, and so the base images, stay
 warm: what is measured is a repository's first build on a machine that has built others).
+A repository that needs build options (`--relax`) gets them, as the corpus test gives them.
 Then its notebooks are executed inside the image without network, as the corpus test does.
-Prints one table: repository, on the base or standalone, build seconds, notebooks that ran.
+Prints one table: repository, its kind (base: extras on the Pangeo base; standalone: an
+environment of its own; relaxed: on the base with `--relax`), build seconds, notebooks
+that ran.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pangeo_binder.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
 from corpus_notebooks import (
+    BUILD_OPTIONS,
     CORPUS,
     execute_command,
     marker,
@@ -43,9 +47,20 @@ def build(repo: Path, cache: Path) -> tuple[subprocess.CompletedProcess[str], fl
     env = {**os.environ, "PANGEO_BINDER_IMAGE_PREFIX": PREFIX,
            "PANGEO_BINDER_CACHE_DIR": str(cache)}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pangeo_binder", "build", str(repo)],
+    result = subprocess.run([sys.executable, "-m", "pangeo_binder", "build",
+                             *BUILD_OPTIONS.get(repo.name, ()), str(repo)],
                             capture_output=True, text=True, env=env, check=False)
     return result, time.perf_counter() - started
+
+
+def kind(stderr: str) -> str:
+    """What the build's notices say the repository's environment is."""
+    notices = [ln for ln in stderr.splitlines() if "Notice:" in ln]
+    if any("--relax dropped" in ln for ln in notices):
+        return "relaxed"
+    if any("standalone environment" in ln for ln in notices):
+        return "standalone"
+    return "base"
 
 
 def main(names: list[str]) -> None:
@@ -54,7 +69,7 @@ def main(names: list[str]) -> None:
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="pangeo-binder-bench-corpus-"))
     table = Table(title="the notebook corpus, each built once, fresh (one run, this machine)")
-    for column in ("repository", "environment", "build", "notebooks ok", "result"):
+    for column in ("repository", "kind", "build", "notebooks ok", "result"):
         table.add_column(column, justify="right" if column in ("build", "notebooks ok")
                          else "left")
     built = total_seconds = 0.0
@@ -71,11 +86,9 @@ def main(names: list[str]) -> None:
                 table.add_row(name, "-", f"{seconds:.1f} s", f"0/{len(nbs)}", error[:90])
                 continue
             built += 1
-            standalone = any("Notice:" in ln and "standalone environment" in ln
-                             for ln in result.stderr.splitlines())
             run = engine.run(result.stdout.strip(), execute_command(nbs), timeout=600)
             ok = sum(marker(name, nb) in run.output.splitlines() for nb in nbs)
-            table.add_row(name, "standalone" if standalone else "on the base",
+            table.add_row(name, kind(result.stderr),
                           f"{seconds:.1f} s", f"{ok}/{len(nbs)}",
                           "ok" if ok == len(nbs) and run.exit_code == 0
                           else f"notebook failed (exit {run.exit_code})")

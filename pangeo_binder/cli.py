@@ -47,6 +47,10 @@ def main() -> None:
 @click.option("--strict-base", is_flag=True, default=None,
               help="Refuse pins that move Pangeo base packages instead of building a "
               "standalone environment [env PANGEO_BINDER_STRICT_BASE].")
+@click.option("--relax", is_flag=True, default=None,
+              help="Build an old repository on today's Pangeo base: keep its package names, "
+              "drop the version pins (and the python pin) that cannot be met, and record "
+              "each in the image's pangeo-binder.relaxed label [env PANGEO_BINDER_RELAX].")
 @click.option("--appendix", default="", metavar="TEXT",
               help="Dockerfile lines added at the end of the build, as a BinderHub "
               "operator's appendix (repo2docker's --appendix); the image still ends as "
@@ -55,7 +59,8 @@ def main() -> None:
 def build(source: str | None, workshop_file: Path | None, parallel: int, ref: str | None,
           image_prefix: str | None, image_name: str | None, push: bool, json_logs: bool,
           ca_bundle: Path | None, no_ca_bundle: bool, os_image: str | None,
-          strict_base: bool | None, appendix: str, verbose: bool) -> None:
+          strict_base: bool | None, relax: bool | None, appendix: str,
+          verbose: bool) -> None:
     """Build the pinned Pangeo image of SOURCE: a directory, a git URL, gh:org/repo[@ref],
     gl:group/project[@ref], gist:user/id, or a record (a DOI, a record URL, a SWHID,
     zenodo:DOI ...).
@@ -72,7 +77,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     reporter = Reporter(json_logs, verbose)
     settings = Settings.from_env().with_overrides(
         image_prefix=image_prefix, os_image=os_image, ca_bundle=ca_bundle,
-        strict_base=strict_base or None)
+        strict_base=strict_base or None, relax=relax or None)
     if no_ca_bundle:
         settings = replace(settings, ca_bundle=None)
     if workshop_file is not None:
@@ -81,6 +86,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
         return
 
     def stage() -> str:
+        settings.check()
         parsed = parse_source(source, ref)
         # Unchanged inputs of a directory: its recorded image, before any heavy import. An
         # appendix is no input the record knows, so such a build is never looked up.
@@ -136,8 +142,10 @@ def base(os_image: str | None, operator: bool, service: str | None,
 @click.option("--upgrade", is_flag=True,
               help="Without SOURCE: move every package to its newest allowed version "
               "(by default the current lock's versions are kept where the specs allow).")
+@click.option("--relax", is_flag=True, default=None,
+              help="Lock SOURCE as `build --relax` would [env PANGEO_BINDER_RELAX].")
 def lock(source: str | None, ref: str | None, output: Path | None, environment: str,
-         upgrade: bool) -> None:
+         upgrade: bool, relax: bool | None) -> None:
     """Lock SOURCE's requirements against the Pangeo base, or re-lock an environment.
 
     Commit the result as binder/pangeo-binder.lock to pin a repository's extras, or, for
@@ -162,14 +170,15 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
         from .build.pipeline import resolver_sandbox
         from .engine import Engine
 
-        settings = Settings.from_env()
+        settings = Settings.from_env().with_overrides(relax=relax or None)
+        settings.check()
         with checkout(parse_source(source, ref), ignore) as files:
-            config = detect(files, BASE_PYTHON)
+            config = detect(files, BASE_PYTHON, settings.relax)
             if config.dockerfile:
                 raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
             sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)
             ctx = Context(files, config, load_base_lock(), settings, sandbox, ignore)
-            return choose(config, files, ignore).lock(ctx)
+            return choose(config, files, ignore, settings.relax).lock(ctx)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:

@@ -73,6 +73,10 @@ class Settings:
     # One stack for everyone: refuse a repository whose pins move base packages instead
     # of giving it a standalone environment.
     strict_base: bool = False
+    # An old repository on today's stack: drop the version pins (and the python pin)
+    # that cannot be met on the Pangeo base, keeping the package names
+    # (pangeo_binder.build.relax). The opposite of strict_base; both is an error.
+    relax: bool = False
     # Python "X.Y" -> an OS image whose apt installs it as python3.X (Debian's suite
     # that packages it), for a Python the suite of `os_image` does not package.
     python_os_images: Mapping[str, str] = field(
@@ -95,11 +99,22 @@ class Settings:
             if os.environ.get("PANGEO_BINDER_CONDA_BASE") else None,
             strict_base=os.environ.get("PANGEO_BINDER_STRICT_BASE", "").lower()
             in ("1", "true", "yes"),
+            relax=os.environ.get("PANGEO_BINDER_RELAX", "").lower() in ("1", "true", "yes"),
             python_os_images=_python_os_images(
                 os.environ.get("PANGEO_BINDER_PYTHON_OS_IMAGES", "")),
             allow_root=os.environ.get("PANGEO_BINDER_ALLOW_ROOT", "").lower()
             in ("1", "true", "yes"),
         )
+
+    def check(self) -> None:
+        """Refuse settings that contradict each other."""
+        if self.strict_base and self.relax:
+            from .errors import BinderConfigError
+
+            raise BinderConfigError(
+                "--relax and --strict-base ask for opposite things (drop the pins that "
+                "move the Pangeo base, or refuse them): choose one (settings "
+                "PANGEO_BINDER_RELAX, PANGEO_BINDER_STRICT_BASE)")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the options the user gave (None means "not given")."""

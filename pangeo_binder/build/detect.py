@@ -168,9 +168,11 @@ def python_sources() -> str:
     return ", ".join(parts)
 
 
-def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") -> str:
+def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt",
+                      any_python: bool = False) -> str:
     """The "X.Y" of `python-X.Y[.Z]`; `python-3`, any Python 3, is the base's, as
-    repo2docker reads it as its default Python."""
+    repo2docker reads it as its default Python. With `any_python` (--relax, which drops
+    the pin), a Python 3 no source has is taken too."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     runtime = lines[0] if lines else ""
     match = _RUNTIME.match(runtime)
@@ -184,7 +186,7 @@ def parse_runtime_txt(text: str, base_python: str, name: str = "runtime.txt") ->
         )
     if match[1] == "3":
         return base_python
-    if match[1] not in PYTHON_VERSIONS:
+    if match[1] not in PYTHON_VERSIONS and not any_python:
         raise BinderConfigError(
             f"{name} asks for python-{match[1]}, which no source has; the Pythons to be had "
             f"are {python_sources()}; the Pangeo base runs python-{base_python}")
@@ -288,7 +290,9 @@ def _ignore_patterns(checkout: Checkout, paths: list[str]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
-def detect(checkout: Checkout, base_python: str) -> BinderConfig:
+def detect(checkout: Checkout, base_python: str, relax: bool = False) -> BinderConfig:
+    """The repository's binder files. With `relax`, a runtime.txt asking for a Python no
+    source has is read as written: --relax drops it (pangeo_binder.build.relax)."""
     files = set(checkout.files)
     present = [d for d in BINDER_DIRS if any(f.startswith(d + "/") for f in files)]
     if len(present) > 1:
@@ -372,8 +376,8 @@ def detect(checkout: Checkout, base_python: str) -> BinderConfig:
         warnings.append(f"{requirements3} is ignored: repo2docker reads it only beside "
                         "runtime.txt python-2.7; list the packages in requirements.txt")
 
-    runtime_version = (parse_runtime_txt(read_text(checkout, runtime), base_python, runtime)
-                       if runtime else None)
+    runtime_version = (parse_runtime_txt(read_text(checkout, runtime), base_python, runtime,
+                                         any_python=relax) if runtime else None)
     requirements = source if filename == "requirements.txt" else None
     lists_repository = False
     if requirements:

@@ -14,7 +14,10 @@ on (`environment`):
   (pangeo_binder.build.conda_pypi), locked with uv as a requirements.txt would be: seconds
   instead of a conda solve, and the base's layers when it fits the base.
 - CondaEnvironment: any other environment.yml, or a conda-lock.yml, solved with
-  py-rattler and linked into /srv/conda (pangeo_binder.build.conda).
+  py-rattler and linked into /srv/conda (pangeo_binder.build.conda). An environment.yml
+  PyPI could install but for its Python (`python=3.6`) comes here too; when conda cannot
+  install it either, the build ends in one line naming what cannot be had
+  (pangeo_binder.build.relax), and `--relax` builds it on the base's Python instead.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from packaging.specifiers import SpecifierSet
 
 from ..engine import Engine
-from ..errors import BinderConfigError, DockerError
+from ..errors import BinderConfigError, DockerError, LockError
 from ..events import Emit, Event, Phase
 from ..settings import Settings
 from ..yaml_file import load_yaml
@@ -72,9 +75,15 @@ class Kind(Protocol):
         """The images the repository's image is built on, from its lock."""
 
 
-def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
-    """The kind of a repository's environment, from its binder files."""
+def choose(config: BinderConfig, checkout: Checkout, emit: Emit,
+           relax: bool = False) -> Kind:
+    """The kind of a repository's environment, from its binder files; with `relax`, an
+    environment.yml PyPI can install is relaxed onto the base's Python
+    (pangeo_binder.build.relax)."""
     if config.dockerfile:
+        if relax:
+            emit(Event(Phase.BUILDING, f"Notice: --relax leaves {config.dockerfile} as it "
+                                       "is: it builds as written"))
         return RepositoryDockerfile()
     if config.conda_environment and not config.conda_lock:
         from .conda_pypi import PypiTranslation, translate
@@ -83,7 +92,7 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
         text = read_text(checkout, name)
         if CONDA_MARKER in text:
             emit(Event(Phase.BUILDING, f"{name} asks for conda ({CONDA_MARKER!r})"))
-            return CondaEnvironment()
+            return _unrelaxed_conda(relax, name, emit)
         # The file as written (its prefix and name tell a `conda env export`), not as the
         # conda path parses it: py-rattler's strict parser refuses an export's
         # name=version=build lines, which conda itself reads as name ==version build.
@@ -91,18 +100,27 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit) -> Kind:
         if not isinstance(translation, PypiTranslation):
             emit(Event(Phase.BUILDING, f"Notice: {translation.notice()}; solving it with "
                                        "conda"))
-            return CondaEnvironment()
+            return _unrelaxed_conda(relax, name, emit)
+        if relax:
+            return CondaViaPyPI(translation, BASE_PYTHON, relax=True)
         python = _pip_python(translation)
         if python is None:
             emit(Event(Phase.BUILDING, f"Notice: {name} asks for {translation.python_spec}, "
                                        "which the PyPI path does not build (Python "
                                        f"{PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}); "
                                        "solving it with conda"))
-            return CondaEnvironment()
+            return CondaEnvironment(as_pypi=translation)
         return CondaViaPyPI(translation, python)
     if config.conda:
-        return CondaEnvironment()
-    return PipEnvironment()
+        return _unrelaxed_conda(relax, config.conda_lock or "conda-lock.yml", emit)
+    return PipEnvironment(relax)
+
+
+def _unrelaxed_conda(relax: bool, name: str, emit: Emit) -> CondaEnvironment:
+    if relax:
+        emit(Event(Phase.BUILDING, f"Notice: --relax leaves {name} as it is: it relaxes "
+                                   "what is installed from PyPI"))
+    return CondaEnvironment()
 
 
 class RepositoryDockerfile:
@@ -114,21 +132,29 @@ class RepositoryDockerfile:
 
 
 class PipEnvironment:
+    def __init__(self, relax: bool = False) -> None:
+        self.relax = relax
+
     def lock(self, ctx: Context) -> Lock | None:
         return resolve_repo_lock(ctx.checkout, ctx.config, ctx.base, ctx.settings.cache_dir,
-                                 ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
+                                 ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base,
+                                 relax=self.relax)
 
     def environment(self, ctx: Context, engine: Engine, locked: Lock | None) -> Environment:
-        return pip_environment(ctx, engine, locked, ctx.config.python_version or BASE_PYTHON)
+        # --relax drops the Python of what it relaxes; a lock is used as it is.
+        relaxed = self.relax and not (ctx.config.lock_file or ctx.config.python_project)
+        python = BASE_PYTHON if relaxed else ctx.config.python_version or BASE_PYTHON
+        return pip_environment(ctx, engine, locked, python)
 
 
 class CondaViaPyPI:
     """An environment.yml with every dependency mapped to PyPI (and Debian, for
     programs), locked and built as a requirements.txt would be."""
 
-    def __init__(self, translation: Any, python: str) -> None:
+    def __init__(self, translation: Any, python: str, relax: bool = False) -> None:
         self.translation = translation
         self.python = python
+        self.relax = relax
 
     def lock(self, ctx: Context) -> Lock:
         from .conda_pypi import lock_header_lines
@@ -144,6 +170,15 @@ class CondaViaPyPI:
                            python=self.python, python_from=f"{name}'s python",
                            header=tuple(lock_header_lines(translation)),
                            written={pip: conda for conda, pip in translation.mapped})
+        if self.relax:
+            from .relax import resolve_relaxed
+
+            # The python pin is dropped when it excludes the base's Python.
+            allowed = SpecifierSet(translation.python_specifier or "")
+            python_dropped = (None if allowed.contains(f"{BASE_PYTHON}.0")
+                              else translation.python_spec)
+            return resolve_relaxed(inputs, python_dropped, ctx.checkout, ctx.base,
+                                   ctx.settings.cache_dir, ctx.emit, ctx.sandbox)
         return resolve_pip_lock(inputs, ctx.checkout, ctx.base, ctx.settings.cache_dir,
                                 ctx.emit, ctx.sandbox, strict=ctx.settings.strict_base)
 
@@ -153,11 +188,23 @@ class CondaViaPyPI:
 
 
 class CondaEnvironment:
+    """`as_pypi`: the PyPI translation of an environment.yml that came here only for its
+    Python, which the PyPI path does not build."""
+
+    def __init__(self, as_pypi: Any = None) -> None:
+        self.as_pypi = as_pypi
+
     def lock(self, ctx: Context) -> CondaLock:
         from .conda import resolve_conda_lock
 
-        return resolve_conda_lock(ctx.checkout, ctx.config.conda_environment,
-                                  ctx.config.conda_lock, ctx.settings, ctx.emit, ctx.sandbox)
+        try:
+            return resolve_conda_lock(ctx.checkout, ctx.config.conda_environment,
+                                      ctx.config.conda_lock, ctx.settings, ctx.emit,
+                                      ctx.sandbox)
+        except LockError as exc:
+            if self.as_pypi is None:
+                raise
+            raise _cannot_rebuild(ctx, self.as_pypi, str(exc)) from None
 
     def environment(self, ctx: Context, engine: Engine, locked: CondaLock) -> Environment:
         from .conda import fetch_packages
@@ -176,6 +223,23 @@ class CondaEnvironment:
                            image=conda_environment_image_plan(python, locked, {}),
                            lock_digest=locked.digest, python_path=CONDA_PYTHON,
                            buildable=buildable)
+
+
+def _cannot_rebuild(ctx: Context, translation: Any, conda_failure: str) -> LockError:
+    """An old environment.yml neither path can install: which of its pins PyPI has no
+    wheel of (asked of uv, in the sandbox), in one line with the way out."""
+    from .relax import cannot_rebuild, pins_without_wheels
+
+    ctx.emit(Event(Phase.BUILDING, f"Checking which pins of {translation.name} PyPI has "
+                                   "wheels of (in a sandbox container)"))
+    written = {pip: conda for conda, pip in translation.mapped}
+    try:
+        missing = pins_without_wheels(ctx.sandbox, [pip for _, pip in translation.mapped])
+    except DockerError as exc:  # the line still says what was tried, and what was not
+        return cannot_rebuild(translation.name, translation.python_spec, conda_failure, [],
+                              unchecked=str(exc))
+    return cannot_rebuild(translation.name, translation.python_spec, conda_failure,
+                          [written[pip] for pip in missing])
 
 
 def _pip_python(translation: Any) -> str | None:

@@ -29,10 +29,16 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import LockError, PinConflictError
+from ..errors import BinderConfigError, LockError, PinConflictError
 from ..events import Emit, Event, Phase
 from ..resources import environment_dir
-from .detect import LOCK_FILE_LIMIT, BinderConfig, read_text, repository_files
+from .detect import (
+    LOCK_FILE_LIMIT,
+    PYTHON_VERSIONS,
+    BinderConfig,
+    read_text,
+    repository_files,
+)
 from .fetch import Checkout
 from .pylock import requirements_lock
 from .sandbox import WORKDIR, Sandbox
@@ -302,17 +308,28 @@ def _integration_set(group: str) -> str:
 
 def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
                       cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
-                      strict: bool = False) -> Lock | None:
+                      strict: bool = False, relax: bool = False) -> Lock | None:
     """The repository's packages, pinned and hashed; None when it has none: extras on
     the base, or (unless `strict`) a standalone environment when its pins need other
     versions of base packages (see the module's docstring). A repository's committed
     lock is used as is.
+
+    With `relax`, a requirements file (and runtime.txt) is relaxed onto the base
+    (pangeo_binder.build.relax); a committed lock or a Python project is used as is.
 
     A resolved lock is cached by its inputs, so an unchanged repository is not resolved
     again (and keeps its versions, as a committed lockfile would). Resolving runs in
     `sandbox`, with a copy of the repository's files (what its includes, --find-links
     and path requirements may name).
     """
+    if relax and (locked := config.lock_file or config.python_project):
+        if config.python_version not in (None, *PYTHON_VERSIONS):  # read only for --relax
+            raise BinderConfigError(
+                f"{config.python_from} asks for python-{config.python_version}, which no "
+                f"source has, and --relax leaves {locked} as it is (it relaxes "
+                "requirements files and environment.yml)")
+        emit(Event(Phase.BUILDING, f"Notice: --relax leaves {locked} as it is: it relaxes "
+                                   "requirements files and environment.yml"))
     if config.lock_file:
         emit(Event(Phase.BUILDING, f"Using the repository's lock {config.lock_file}"))
         lock = Lock(read_text(checkout, config.lock_file, LOCK_FILE_LIMIT))
@@ -338,6 +355,12 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
                        extra={"repository.in": ".\n"} if config.install_repository else {},
                        python=python,
                        python_from=config.python_from or config.path("runtime.txt"))
+    if relax:
+        from .relax import resolve_relaxed
+
+        python_dropped = None if python == BASE_PYTHON else f"python-{python}"
+        return resolve_relaxed(inputs, python_dropped, checkout, base, cache_dir, emit,
+                               sandbox)
     return resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
 
 
@@ -397,6 +420,8 @@ class PipInputs:
     python_from: str = "runtime.txt"  # what asked for `python`
     header: tuple[str, ...] = ()  # comment lines the lock keeps (what was translated)
     written: Mapping[str, str] = field(default_factory=dict)  # requirement -> as written
+    # Repository files uv gets with another text (a requirements file --relax rewrote).
+    replaced: Mapping[str, str] = field(default_factory=dict)
 
 
 def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_dir: Path,
@@ -433,7 +458,8 @@ def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_di
                 emit(_standalone_notice(name, lock, base, text))
             _vcs_notice(name, lock, emit)
             return lock
-    files = repository_files(checkout)
+    files = {**repository_files(checkout),
+             **{path: text.encode() for path, text in inputs.replaced.items()}}
     lock = None
     if not conflicts and not other_python:
         emit(Event(Phase.BUILDING, f"Resolving {name} against the Pangeo base (in a "
@@ -491,7 +517,8 @@ def _resolve_standalone(sandbox: Sandbox, files: Mapping[str, bytes], inputs: Pi
                                           extra_inputs={**inputs.extra,
                                                         "core.in": groups["core.in"]})
         except LockError:
-            raise LockError(f"cannot resolve {name}: {exc}") from None
+            raise LockError(f"cannot resolve {name}: {exc}; `pangeo-binder build "
+                            "--relax` drops the pins that cannot be met") from None
         emit(Event(Phase.BUILDING, f"Notice: {name} admits no version of the session's "
                                    "Dask integration (dask-labextension, "
                                    "jupyter-server-proxy, dask-kubernetes), so the image "

@@ -36,6 +36,7 @@ from .plan import (
     service_image_plan,
     write_context,
 )
+from .relax import RELAXED_LABEL, dropped_pins, label
 from .sandbox import Sandbox
 
 
@@ -97,8 +98,9 @@ def build_image(engine: Engine, plan: ImagePlan, settings: Settings, emit: Emit,
 
 
 def _labels(source_url: str, revision: str | None, base: Lock, lock_hash: str,
-            plan: ImagePlan) -> dict[str, str]:
-    return {
+            repo_lock: Lock | None) -> dict[str, str]:
+    relaxed = {RELAXED_LABEL: label(repo_lock)} if repo_lock and dropped_pins(repo_lock) else {}
+    return {**relaxed,
         "org.opencontainers.image.source": source_url,
         "org.opencontainers.image.revision": revision or "",
         "org.opencontainers.image.created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -196,12 +198,13 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     named = image_name is not None or bool(appendix.strip())
     emit, said = rebuild.remembering(emit)
     try:
+        settings.check()
         image_name = image_name or settings.image_prefix + slug(source)
         # Bases are shared through the registry the image goes to (pangeo_binder.build.bases).
         directory = registry_directory(image_name)
         shared = SharedBases(engine, directory, emit) if directory else None
         with checkout(source, emit) as files:
-            config = detect(files, BASE_PYTHON)
+            config = detect(files, BASE_PYTHON, settings.relax)
             for warning in config.warnings:
                 emit(Event(Phase.BUILDING, f"Warning: {warning}"))
             for notice in config.notices:
@@ -212,7 +215,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
             base = load_base_lock()
             ctx = Context(files, config, base, settings,
                           resolver_sandbox(engine, settings, emit, shared), emit)
-            kind = choose(config, files, emit)
+            kind = choose(config, files, emit, settings.relax)
             locked = kind.lock(ctx)
             engine.check()  # after the inputs are known good: their errors come first
             environment = kind.environment(ctx, engine, locked)
@@ -235,7 +238,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
                                         parent=python, buildable=environment.buildable)
                         build_image(engine, plan, settings, emit,
                                     _labels(files.source_url, files.revision, base,
-                                            environment.lock_digest, plan))
+                                            environment.lock_digest, environment.repo_lock))
             revision = files.revision
             if isinstance(source, LocalSource) and not push and not named:
                 rebuild.record(files, settings, engine, plan.image, said)
