@@ -1,7 +1,8 @@
 """Kubernetes access for the stages that launch and stop sessions (kr8s underneath).
 
-Objects are rendered from templates/ (Jinja2 YAML) into plain dicts, so what is applied
-is readable in one file; this module only connects, creates-if-missing and deletes.
+Objects are built as plain dicts by the modules that make them (sessions.objects,
+workshop.objects, checks.notebook_job), never as text; this module only connects,
+creates-if-missing and deletes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from .errors import PangeoBinderError
-from .resources import template
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -72,12 +70,6 @@ def made_for(metadata: Mapping[str, Any], user: str) -> bool:
     """Whether an object was made for exactly `user` (by its annotation: slugs are for
     names, and an object without the annotation is nobody's to take over)."""
     return (metadata.get("annotations") or {}).get(USER_ANNOTATION) == user
-
-
-def render(name: str, **values: Any) -> list[dict[str, Any]]:
-    """The Kubernetes objects of a YAML template, as dicts."""
-    text = template(name).render(**values)
-    return [doc for doc in YAML(typ="safe").load_all(text) if doc]
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """The per-user Dask policy: how big a session and its Dask cluster may be.
 
 Caps are enforced by the API server (a ResourceQuota and a LimitRange in the user's
-namespace, see templates/session/) and by the pangeo-binder operator policy, which clamps
+namespace, see sessions.objects) and by the pangeo-binder operator policy, which clamps
 worker counts and says so in an event. The session's Dask configuration (environment
 variables) makes `KubeCluster()` and the JupyterLab sidebar start clusters that fit.
 """
@@ -34,7 +34,7 @@ HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
 HUB_SESSION_ROLE = "pangeo-binder-hub-session"
 HUB_BINDING = "pangeo-binder-hub"
 # The Dask operator's rights in a session namespace: a RoleBinding each session makes
-# (templates/session/access.yaml.j2) to a ClusterRole deploy/dask-operator/operator.yaml
+# (sessions.objects) to a ClusterRole deploy/dask-operator/operator.yaml
 # defines, for the operator's ServiceAccount.
 OPERATOR_BINDING = "pangeo-binder-dask-operator"
 OPERATOR_RIGHTS = {"operator_binding": OPERATOR_BINDING,

@@ -30,7 +30,6 @@ from ..kube import (
     ensure,
     kubernetes_errors,
     made_for,
-    render,
     user_slug,
     wait_for,
 )
@@ -39,11 +38,11 @@ from .dask_policy import (
     HUB_BINDING,
     MAX_WORKERS_ANNOTATION,
     OPERATOR_BINDING,
-    OPERATOR_RIGHTS,
     DaskCaps,
     session_dask_env,
 )
 from .dask_tls import ensure_credentials
+from .objects import access_objects, session_objects
 
 SESSION_LABEL = "app.kubernetes.io/component=session"
 # Container states that will not get better by waiting.
@@ -186,11 +185,10 @@ def stop_local(image: str, engine: Engine) -> bool:
 def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
                       token: str) -> list[dict]:
     names = SessionNames.of(target)
-    return mark_owner(render(
-        "session/objects.yaml.j2", names=names, namespace=names.namespace,
-        user=user_slug(target.user), image=image, caps=caps, quota=caps.quota(), token=token,
-        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env(),
-        **OPERATOR_RIGHTS), target.user)
+    return mark_owner(session_objects(
+        names, user_slug(target.user), image, caps, token,
+        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env()),
+        target.user)
 
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
@@ -283,10 +281,8 @@ def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,
     it."""
     names = SessionNames.of(target)
     _ensure_namespace(api, names, target, caps, hub_account)
-    for manifest in mark_owner(render(
-            "session/access.yaml.j2", names=names, namespace=names.namespace,
-            user=user_slug(target.user), caps=caps, quota=caps.quota(),
-            **OPERATOR_RIGHTS), target.user):
+    for manifest in mark_owner(access_objects(names, user_slug(target.user), caps),
+                               target.user):
         check_owner(ensure(api, manifest), target)  # the account the session runs as
     return names
 
