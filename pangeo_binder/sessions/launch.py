@@ -36,13 +36,18 @@ from ..kube import (
 from .dask_policy import (
     HUB_ACCOUNT_ANNOTATION,
     HUB_BINDING,
-    MAX_WORKERS_ANNOTATION,
     OPERATOR_BINDING,
     DaskCaps,
     session_dask_env,
 )
 from .dask_tls import ensure_credentials
-from .objects import access_objects, session_objects
+from .objects import (
+    USER_LABEL,
+    access_objects,
+    credentials_labels,
+    session_namespace,
+    session_objects,
+)
 
 SESSION_LABEL = "app.kubernetes.io/component=session"
 # Container states that will not get better by waiting.
@@ -193,29 +198,14 @@ def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
                       hub_account: str | None = None) -> None:
-    """The user's namespace, marked as a session namespace with its caps. With
-    `hub_account` ("NAMESPACE:NAME" of the hub's ServiceAccount), the namespace asks the
-    Dask operator to give that account the rights a hub needs there, and nowhere else."""
+    """The user's namespace, marked as a session namespace with its caps
+    (`session_namespace`), and its Dask credentials."""
     from kr8s.objects import Namespace
 
-    labels = {
-        "app.kubernetes.io/part-of": "pangeo-binder",
-        # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod the
-        # product makes here passes the restricted profile.
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-    }
-    # The operator policy reads the worker cap from here.
-    annotations = {MAX_WORKERS_ANNOTATION: str(caps.max_workers)}
-    if hub_account:
-        annotations[HUB_ACCOUNT_ANNOTATION] = hub_account
-    # Whose namespace it is: the label is what the Dask operator's admission webhooks
-    # select session namespaces by; the annotation, the exact name, decides ownership.
-    owner_label = {"pangeo-binder/user": user_slug(target.user)}
-    owner_annotation = {USER_ANNOTATION: target.user}
-    namespace = Namespace({"metadata": {
-        "name": names.namespace, "labels": {**labels, **owner_label},
-        "annotations": {**annotations, **owner_annotation}}}, api=api)
+    slug = user_slug(target.user)
+    wanted = session_namespace(names.namespace, target.user, slug, caps, hub_account)
+    labels, annotations = wanted["metadata"]["labels"], wanted["metadata"]["annotations"]
+    namespace = Namespace(wanted, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
         _wait_while_terminating(namespace)
         if not namespace.exists():
@@ -223,21 +213,22 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
         else:
             namespace.refresh()
             owner = namespace.annotations.get(USER_ANNOTATION)
-            if owner is None:  # made by hand, or before owners were marked: claim it
-                labels, annotations = {**labels, **owner_label}, \
-                    {**annotations, **owner_annotation}
-            elif owner != target.user and names.own_namespace(target):
-                raise KubernetesError(f"namespace {names.namespace} belongs to another user")
-            # (A shared namespace named on the command line keeps its first owner.)
+            # A namespace without an owner (made by hand, or before owners were marked)
+            # is claimed; one with an owner keeps it.
+            if owner is not None:
+                if owner != target.user and names.own_namespace(target):
+                    raise KubernetesError(
+                        f"namespace {names.namespace} belongs to another user")
+                # (A shared namespace named on the command line keeps its first owner.)
+                labels = {k: v for k, v in labels.items() if k != USER_LABEL}
+                annotations = {k: v for k, v in annotations.items() if k != USER_ANNOTATION}
             # A hub may not patch namespaces: it only ever finds them as it made them.
             if any(namespace.labels.get(k) != v for k, v in labels.items()) or any(
                     namespace.annotations.get(k) != v for k, v in annotations.items()):
                 namespace.patch({"metadata": {"labels": labels, "annotations": annotations}})
     if hub_account:
         _wait_for_hub_rights(api, names.namespace)
-    ensure_credentials(api, names.namespace, {
-        "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
-        "pangeo-binder/user": user_slug(target.user)})
+    ensure_credentials(api, names.namespace, credentials_labels(slug))
 
 
 def _wait_while_terminating(namespace, timeout: float = 180) -> None:

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..dask_operator.admission import SESSION_LABEL
 from ..dask_operator.pod_security import NB_UID
-from .dask_policy import OPERATOR_BINDING, OPERATOR_RIGHTS, DaskCaps
+from ..kube import USER_ANNOTATION
+from .dask_policy import (
+    HUB_ACCOUNT_ANNOTATION,
+    MAX_WORKERS_ANNOTATION,
+    OPERATOR_BINDING,
+    OPERATOR_RIGHTS,
+    DaskCaps,
+)
 
 if TYPE_CHECKING:
     from .launch import SessionNames
@@ -30,6 +37,40 @@ def labels(user: str, component: str) -> dict[str, str]:
             "app.kubernetes.io/managed-by": "pangeo-binder",
             "app.kubernetes.io/component": component,
             USER_LABEL: user}
+
+
+def session_namespace(name: str, user: str, slug: str, caps: DaskCaps,
+                      hub_account: str | None = None) -> Object:
+    """The namespace of `user`'s session (`slug`, the user's slug), marked as a session
+    namespace with its caps. With `hub_account` ("NAMESPACE:NAME" of the hub's
+    ServiceAccount), it asks the Dask operator to give that account the rights a hub
+    needs there, and nowhere else."""
+    annotations = {
+        # The operator policy reads the worker cap from here.
+        MAX_WORKERS_ANNOTATION: str(caps.max_workers),
+        # Whose namespace it is: the exact name decides ownership (`kube.made_for`).
+        USER_ANNOTATION: user,
+    }
+    if hub_account:
+        annotations[HUB_ACCOUNT_ANNOTATION] = hub_account
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": name,
+        "labels": {
+            "app.kubernetes.io/part-of": "pangeo-binder",
+            # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod
+            # the product makes here passes the restricted profile.
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            # What the Dask operator's admission webhooks select session namespaces by.
+            USER_LABEL: slug,
+        },
+        "annotations": annotations}}
+
+
+def credentials_labels(slug: str) -> dict[str, str]:
+    """The labels of the session namespace's Dask credentials Secret (sessions.dask_tls)."""
+    return {"app.kubernetes.io/part-of": "pangeo-binder",
+            "app.kubernetes.io/component": "dask-tls", USER_LABEL: slug}
 
 
 def _metadata(name: str, namespace: str, user: str, component: str) -> Object:
