@@ -18,7 +18,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from ..dask_operator.admission import SESSION_LABEL, tls_env
+from ..dask_operator.admission import tls_env
+from ..dask_operator.contract import SESSION_LABEL
 from ..events import Emit, Event, Phase
 from ..kube import (
     KubernetesError,

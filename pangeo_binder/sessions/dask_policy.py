@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from ..dask_operator.admission import DASHBOARD_PREFIX_ENV
+from ..dask_operator.contract import DASHBOARD_PREFIX_ENV
 from ..errors import PangeoBinderError
 
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
@@ -24,22 +24,6 @@ _FACTORS = {None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3,
             "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
             "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
             "Ti": Decimal(2) ** 40}
-# Namespace annotations the operator policy reads.
-MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-# "NAMESPACE:NAME" of the hub ServiceAccount that made a session namespace: the hub-rights
-# process beside the Dask operator (pangeo_binder.dask_operator.hub_rights) binds the
-# hub's session rights (ClusterRole HUB_SESSION_ROLE) there, in that
-# namespace alone, as the RoleBinding HUB_BINDING.
-HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
-HUB_SESSION_ROLE = "pangeo-binder-hub-session"
-HUB_BINDING = "pangeo-binder-hub"
-# The Dask operator's rights in a session namespace: a RoleBinding each session makes
-# (sessions.objects) to a ClusterRole deploy/dask-operator/operator.yaml
-# defines, for the operator's ServiceAccount.
-OPERATOR_BINDING = "pangeo-binder-dask-operator"
-OPERATOR_RIGHTS = {"operator_binding": OPERATOR_BINDING,
-                   "operator_role": "pangeo-binder-dask-operator-session",
-                   "operator_account": ("dask-operator", "dask-operator")}  # namespace, name
 
 
 class CapsError(PangeoBinderError):

@@ -4,7 +4,7 @@ Locally the image runs on the Docker engine and Dask defaults to a LocalCluster.
 Kubernetes each user gets a namespace with a least-privilege ServiceAccount, caps
 (ResourceQuota + LimitRange), a token Secret, the session Pod and its Service; inside it
 `KubeCluster()` makes a Dask cluster in that namespace, owned by the session pod, so it
-goes when the session goes (see deploy/dask-operator/ and `operator_policy`).
+goes when the session goes (see deploy/dask-operator/ and dask_operator.policy).
 """
 
 from __future__ import annotations
@@ -17,12 +17,19 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dask_operator.admission import DASK_TLS_SECRET, tls_env
+from ..dask_operator.admission import tls_env
+from ..dask_operator.contract import (
+    DASK_TLS_SECRET,
+    HUB_ACCOUNT_ANNOTATION,
+    HUB_BINDING,
+    OPERATOR_BINDING,
+    USER_ANNOTATION,
+    USER_LABEL,
+)
 from ..engine import Engine
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase
 from ..kube import (
-    USER_ANNOTATION,
     KubernetesError,
     connect,
     delete_if_present,
@@ -33,23 +40,15 @@ from ..kube import (
     user_slug,
     wait_for,
 )
-from .dask_policy import (
-    HUB_ACCOUNT_ANNOTATION,
-    HUB_BINDING,
-    OPERATOR_BINDING,
-    DaskCaps,
-    session_dask_env,
-)
+from .dask_policy import DaskCaps, session_dask_env
 from .dask_tls import ensure_credentials
 from .objects import (
-    USER_LABEL,
     access_objects,
     credentials_labels,
     session_namespace,
     session_objects,
 )
 
-SESSION_LABEL = "app.kubernetes.io/component=session"
 # Container states that will not get better by waiting.
 _HOPELESS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
              "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}

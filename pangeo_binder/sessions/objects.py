@@ -12,28 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..dask_operator.admission import SESSION_LABEL
-from ..dask_operator.pod_security import NB_UID
-from ..kube import USER_ANNOTATION
-from .dask_policy import (
+from ..dask_operator.contract import (
     HUB_ACCOUNT_ANNOTATION,
     MAX_WORKERS_ANNOTATION,
+    OPERATOR_ACCOUNT,
     OPERATOR_BINDING,
-    OPERATOR_RIGHTS,
-    DaskCaps,
+    OPERATOR_SESSION_ROLE,
+    PART_OF,
+    SESSION_LABEL,
+    USER_ANNOTATION,
+    USER_LABEL,
 )
+from ..dask_operator.pod_security import NB_UID
+from .dask_policy import DaskCaps
 
 if TYPE_CHECKING:
     from .launch import SessionNames
 
 Object = dict[str, Any]
-USER_LABEL = "pangeo-binder/user"
 
 
 def labels(user: str, component: str) -> dict[str, str]:
     """The labels every object of a session carries; `user` is the user's slug."""
     return {"app.kubernetes.io/name": "pangeo-binder",
-            "app.kubernetes.io/part-of": "pangeo-binder",
+            "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "pangeo-binder",
             "app.kubernetes.io/component": component,
             USER_LABEL: user}
@@ -56,7 +58,7 @@ def session_namespace(name: str, user: str, slug: str, caps: DaskCaps,
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": name,
         "labels": {
-            "app.kubernetes.io/part-of": "pangeo-binder",
+            "app.kubernetes.io/part-of": PART_OF,
             # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod
             # the product makes here passes the restricted profile.
             "pod-security.kubernetes.io/enforce": "restricted",
@@ -69,7 +71,7 @@ def session_namespace(name: str, user: str, slug: str, caps: DaskCaps,
 
 def credentials_labels(slug: str) -> dict[str, str]:
     """The labels of the session namespace's Dask credentials Secret (sessions.dask_tls)."""
-    return {"app.kubernetes.io/part-of": "pangeo-binder",
+    return {"app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/component": "dask-tls", USER_LABEL: slug}
 
 
@@ -84,7 +86,7 @@ def access_objects(names: SessionNames, user: str, caps: DaskCaps) -> list[Objec
     JupyterHub hooks (whose spawner makes the pod). `user` is the user's slug."""
     namespace = names.namespace
     quota = caps.quota()
-    operator_namespace, operator_account = OPERATOR_RIGHTS["operator_account"]
+    operator_namespace, operator_account = OPERATOR_ACCOUNT
 
     def metadata(name: str, component: str) -> Object:
         return _metadata(name, namespace, user, component)
@@ -122,7 +124,7 @@ def access_objects(names: SessionNames, user: str, caps: DaskCaps) -> list[Objec
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": metadata(OPERATOR_BINDING, "rbac"),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": OPERATOR_RIGHTS["operator_role"]},
+                    "name": OPERATOR_SESSION_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": operator_account,
                       "namespace": operator_namespace}],
     }
