@@ -3,13 +3,19 @@
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
 from pangeo_binder.checks.notebook_job import JobNames, JobTarget, job_manifest
 from pangeo_binder.checks.notebooks import NotebookOptions
 from pangeo_binder.kube import USER_ANNOTATION, KubernetesError, dns_name, user_slug
-from pangeo_binder.sessions.dask_policy import CapsError, DaskCaps, session_dask_env
+from pangeo_binder.sessions.dask_policy import (
+    CapsError,
+    DaskCaps,
+    quantity,
+    session_dask_env,
+)
 from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_manifests
 from pangeo_binder.sessions.objects import credentials_labels, session_namespace
 
@@ -109,6 +115,23 @@ def test_the_quota_caps_the_burst_of_cpu_limits_too():
 def test_nonsense_caps_are_refused(caps):
     with pytest.raises(CapsError):
         DaskCaps(**caps)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("500m", Decimal("0.5")), ("2", Decimal(2)), ("4Gi", Decimal(4 * 2**30)),
+    ("1P", Decimal(10) ** 15), ("2Ei", Decimal(2 * 2**60)), ("1e3", Decimal(1000)),
+    ("1E3", Decimal(1000)), ("1E", Decimal(10) ** 18), ("1.5k", Decimal(1500)),
+    (".5", Decimal("0.5")), ("250u", Decimal("0.00025")), ("1e-3", Decimal("0.001")),
+])
+def test_kubernetes_quantities_are_read_as_kubernetes_reads_them(text, value):
+    assert quantity(text, "cores") == value
+
+
+@pytest.mark.parametrize("text", ["", "lots", "1x", "1 Gi", "1e", "1.5.2", "Gi", "0",
+                                  "-1", "1e19", "2e9999999999", "9Ei"])
+def test_what_is_not_a_positive_kubernetes_quantity_is_refused(text):
+    with pytest.raises(CapsError, match="invalid cores"):
+        quantity(text, "cores")
 
 
 def test_user_names_become_dns_labels():
