@@ -87,14 +87,14 @@ def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: Jo
     dask_env = {**session_dask_env(image, session.namespace, job.caps),
                 # KubeCluster()'s default name: the run's clusters are found by it.
                 "DASK_KUBERNETES__NAME": names.clusters + "{uuid}"}
-    user = user_slug(job.target.user)
-    pod_labels = {**labels(user, "notebook-test"),
+    slug = user_slug(job.target.user)
+    pod_labels = {**labels(slug, "notebook-test"),
                   SESSION_LABEL: "true",  # what the Dask operator's policy looks for
                   RUN_LABEL: names.job}
     manifest = {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": names.job, "namespace": session.namespace,
-                     "labels": labels(user, "notebook-test")},
+                     "labels": labels(slug, "notebook-test")},
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": deadline,

@@ -32,13 +32,13 @@ if TYPE_CHECKING:
 Object = dict[str, Any]
 
 
-def labels(user: str, component: str) -> dict[str, str]:
-    """The labels every object of a session carries; `user` is the user's slug."""
+def labels(slug: str, component: str) -> dict[str, str]:
+    """The labels every object of a session carries (`slug`, the user's slug)."""
     return {"app.kubernetes.io/name": "pangeo-binder",
             "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "pangeo-binder",
             "app.kubernetes.io/component": component,
-            USER_LABEL: user}
+            USER_LABEL: slug}
 
 
 def session_namespace(name: str, user: str, slug: str, caps: DaskCaps,
@@ -75,21 +75,21 @@ def credentials_labels(slug: str) -> dict[str, str]:
             "app.kubernetes.io/component": "dask-tls", USER_LABEL: slug}
 
 
-def _metadata(name: str, namespace: str, user: str, component: str) -> Object:
-    return {"name": name, "namespace": namespace, "labels": labels(user, component)}
+def _metadata(name: str, namespace: str, slug: str, component: str) -> Object:
+    return {"name": name, "namespace": namespace, "labels": labels(slug, component)}
 
 
-def access_objects(names: SessionNames, user: str, caps: DaskCaps) -> list[Object]:
+def access_objects(names: SessionNames, slug: str, caps: DaskCaps) -> list[Object]:
     """A user's access and caps in their namespace: least-privilege ServiceAccount, Role
     and RoleBinding, ResourceQuota and LimitRange, and NetworkPolicies. Made by
     `pangeo-binder launch --kubernetes` (with the session, `session_objects`) and by the
-    JupyterHub hooks (whose spawner makes the pod). `user` is the user's slug."""
+    JupyterHub hooks (whose spawner makes the pod). `slug` is the user's slug."""
     namespace = names.namespace
     quota = caps.quota()
     operator_namespace, operator_account = OPERATOR_ACCOUNT
 
     def metadata(name: str, component: str) -> Object:
-        return _metadata(name, namespace, user, component)
+        return _metadata(name, namespace, slug, component)
 
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": metadata(names.account, "rbac")}
@@ -208,22 +208,22 @@ def env_list(values: Mapping[str, str]) -> list[Object]:
     return [{"name": key, "value": value} for key, value in values.items()]
 
 
-def session_objects(names: SessionNames, user: str, image: str, caps: DaskCaps,
+def session_objects(names: SessionNames, slug: str, image: str, caps: DaskCaps,
                     token: str, dask_env: Mapping[str, str],
                     tls_env: Sequence[Mapping[str, Any]]) -> list[Object]:
     """Everything one user's session is made of, in the user's namespace: the access and
-    caps objects, then the token, the Service and the Pod. `user` is the user's slug."""
+    caps objects, then the token, the Service and the Pod. `slug` is the user's slug."""
     namespace = names.namespace
 
     def metadata(name: str) -> Object:
-        return _metadata(name, namespace, user, "session")
+        return _metadata(name, namespace, slug, "session")
 
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata(names.token),
               "type": "Opaque", "stringData": {"token": token}}
     service = {
         "apiVersion": "v1", "kind": "Service", "metadata": metadata(names.session),
         "spec": {"type": "ClusterIP",
-                 "selector": {"app.kubernetes.io/component": "session", USER_LABEL: user},
+                 "selector": {"app.kubernetes.io/component": "session", USER_LABEL: slug},
                  "ports": [{"name": "http", "port": 80, "targetPort": 8888}]},
     }
     pod_metadata = metadata(names.session)
@@ -255,4 +255,4 @@ def session_objects(names: SessionNames, user: str, image: str, caps: DaskCaps,
             }],
         },
     }
-    return [*access_objects(names, user, caps), secret, service, pod]
+    return [*access_objects(names, slug, caps), secret, service, pod]
