@@ -1,7 +1,8 @@
 """Kubernetes access for the stages that launch and stop sessions (kr8s underneath).
 
-Objects are rendered from templates/ (Jinja2 YAML) into plain dicts, so what is applied
-is readable in one file; this module only connects, creates-if-missing and deletes.
+Objects are built as plain dicts by the modules that make them (sessions.objects,
+workshop.objects, checks.notebook_job), never as text; this module only connects,
+creates-if-missing and deletes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
+from .dask_operator.contract import USER_ANNOTATION
 from .errors import PangeoBinderError
-from .resources import template
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -39,9 +38,6 @@ def dns_name(text: str, max_length: int = 40) -> str:
 # KubeSpawner 7's `{safe_username}` is at most this long; with it, `pangeo-SLUG-session`
 # (the Service, which must be a DNS-1035 label) fills 63 characters at most.
 USER_SLUG_LENGTH = 48
-# The exact user name, on the namespace and on every object made for the user: the label
-# `pangeo-binder/user` holds only the slug, and ownership is decided by this.
-USER_ANNOTATION = "pangeo-binder/user-name"
 _SAFE_SLUG = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 _HASH_LENGTH = 8
@@ -69,15 +65,9 @@ def user_slug(user: str, max_length: int = USER_SLUG_LENGTH) -> str:
 
 
 def made_for(metadata: Mapping[str, Any], user: str) -> bool:
-    """Whether an object was made for exactly `user` (by its annotation: slugs are for
-    names, and an object without the annotation is nobody's to take over)."""
+    """Whether an object was made for exactly `user` (by its USER_ANNOTATION: slugs are
+    for names, and an object without the annotation is nobody's to take over)."""
     return (metadata.get("annotations") or {}).get(USER_ANNOTATION) == user
-
-
-def render(name: str, **values: Any) -> list[dict[str, Any]]:
-    """The Kubernetes objects of a YAML template, as dicts."""
-    text = template(name).render(**values)
-    return [doc for doc in YAML(typ="safe").load_all(text) if doc]
 
 
 @contextmanager

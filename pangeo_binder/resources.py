@@ -38,7 +38,7 @@ def templates_dir() -> Path:
 
 @cache
 def template(name: str) -> jinja2.Template:
-    """A template from templates/ (Dockerfiles, Kubernetes objects); undefined values are
+    """A template from templates/ (the repository Dockerfile); undefined values are
     errors, not empty strings."""
     import jinja2  # here: most commands render no template
 

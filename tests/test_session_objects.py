@@ -1,12 +1,23 @@
 """What a Kubernetes session is made of, rendered without a cluster."""
 
 import json
+import re
+from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
-from pangeo_binder.kube import KubernetesError, dns_name
-from pangeo_binder.sessions.dask_policy import CapsError, DaskCaps, session_dask_env
+from pangeo_binder.checks.notebook_job import JobNames, JobTarget, job_manifest
+from pangeo_binder.checks.notebooks import NotebookOptions
+from pangeo_binder.kube import USER_ANNOTATION, KubernetesError, dns_name, user_slug
+from pangeo_binder.sessions.dask_policy import (
+    CapsError,
+    DaskCaps,
+    quantity,
+    session_dask_env,
+)
 from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_manifests
+from pangeo_binder.sessions.objects import credentials_labels, session_namespace
 
 IMAGE = "registry.example.org/binder-org-repo:0123456789abcdef"
 
@@ -106,6 +117,23 @@ def test_nonsense_caps_are_refused(caps):
         DaskCaps(**caps)
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ("500m", Decimal("0.5")), ("2", Decimal(2)), ("4Gi", Decimal(4 * 2**30)),
+    ("1P", Decimal(10) ** 15), ("2Ei", Decimal(2 * 2**60)), ("1e3", Decimal(1000)),
+    ("1E3", Decimal(1000)), ("1E", Decimal(10) ** 18), ("1.5k", Decimal(1500)),
+    (".5", Decimal("0.5")), ("250u", Decimal("0.00025")), ("1e-3", Decimal("0.001")),
+])
+def test_kubernetes_quantities_are_read_as_kubernetes_reads_them(text, value):
+    assert quantity(text, "cores") == value
+
+
+@pytest.mark.parametrize("text", ["", "lots", "1x", "1 Gi", "1e", "1.5.2", "Gi", "0",
+                                  "-1", "1e19", "2e9999999999", "9Ei"])
+def test_what_is_not_a_positive_kubernetes_quantity_is_refused(text):
+    with pytest.raises(CapsError, match="invalid cores"):
+        quantity(text, "cores")
+
+
 def test_user_names_become_dns_labels():
     assert dns_name("Ada_Lovelace@Example.org") == "ada-lovelace-example-org"
     with pytest.raises(KubernetesError):
@@ -126,3 +154,78 @@ def test_session_pods_carry_the_mark_the_operator_policy_selects():
     pod = next(m for m in session_manifests("img", KubeTarget(user="ada"), DaskCaps(), "t")
                if m["kind"] == "Pod")
     assert pod["metadata"]["labels"]["pangeo-binder/session"] == "true"
+
+
+# User names an authenticator may let through that YAML would read as a number, null, a
+# boolean, a mapping or a comment, or that are long or not ASCII.
+AWKWARD_USERS = ["1234", "null", "true", "a: b", "x#y", "line\nbreak", "a" * 63, "b" * 200,
+                 "José", "日本"]
+# What the API server accepts: a label value, a label key's name part, and the names of
+# the objects made here (DNS-1123 labels; a Service's, a DNS-1035 label).
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def every_object(user: str) -> list[dict]:
+    """Every object made for `user`: the namespace, the session's objects and a notebook
+    Job, serialised as the client sends them (JSON) and read back."""
+    target = KubeTarget(user=user)
+    names = SessionNames.of(target)
+    built = [session_namespace(names.namespace, user, user_slug(user), DaskCaps(),
+                               "hub-namespace:hub"),
+             *session_manifests(IMAGE, target, DaskCaps(), "t0k"),
+             job_manifest(IMAGE, NotebookOptions(), JobTarget(target), JobNames.new(user),
+                          deadline=60)]
+    sent = [json.loads(json.dumps(obj)) for obj in built]
+    assert sent == built  # nothing is changed on the way: every value is plain data
+    return sent
+
+
+def metadata_of(obj: dict) -> Iterator[dict]:
+    """The object's metadata and its pod template's."""
+    yield obj["metadata"]
+    template = (obj.get("spec") or {}).get("template")
+    if template:
+        yield template["metadata"]
+
+
+@pytest.mark.parametrize("user", AWKWARD_USERS, ids=repr)
+def test_every_object_keeps_an_awkward_user_name_exactly(user):
+    for obj in every_object(user):
+        for metadata in metadata_of(obj):
+            assert metadata["annotations"][USER_ANNOTATION] == user, obj["kind"]
+            assert metadata["labels"]["pangeo-binder/user"] == user_slug(user), obj["kind"]
+
+
+@pytest.mark.parametrize("user", AWKWARD_USERS, ids=repr)
+def test_every_label_and_name_made_for_an_awkward_user_is_valid(user):
+    for obj in every_object(user):
+        name = obj["metadata"]["name"]
+        valid_name = DNS_1035_LABEL if obj["kind"] == "Service" else DNS_1123_LABEL
+        assert valid_name.fullmatch(name), (obj["kind"], name)
+        if "namespace" in obj["metadata"]:
+            assert DNS_1123_LABEL.fullmatch(obj["metadata"]["namespace"])
+        labels = [metadata["labels"] for metadata in metadata_of(obj)]
+        labels.append((obj.get("spec") or {}).get("selector") or {})  # a Service's
+        for key, value in (item for found in labels for item in found.items()):
+            assert LABEL_KEY.fullmatch(key), (obj["kind"], key)
+            assert isinstance(value, str), (obj["kind"], key, value)
+            assert len(value) <= 63 and LABEL_VALUE.fullmatch(value), (obj["kind"], key, value)
+        for metadata in metadata_of(obj):
+            assert all(isinstance(v, str) for v in metadata["annotations"].values())
+    for value in credentials_labels(user_slug(user)).values():
+        assert len(value) <= 63 and LABEL_VALUE.fullmatch(value)
+
+
+def test_names_made_from_awkward_user_names_stay_apart():
+    """Each awkward name and its near neighbours (what YAML, lower-casing or replacing
+    characters would make of it) get namespaces and Job names of their own."""
+    neighbours = ["x-1234", "Null", "NULL", "True", "a-b", "a--b", "a:b", "x-y", "xy",
+                  "line-break", "line\rbreak", "a" * 62, "a" * 64, "b" * 199, "b" * 201,
+                  "jose", "Jose", "josé", "日本語", "x"]
+    users = AWKWARD_USERS + neighbours
+    assert len({SessionNames.of(KubeTarget(user=u)).namespace for u in users}) == len(users)
+    assert len({JobNames.new(u).job.rsplit("-", 1)[0] for u in users}) == len(users)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..dask_operator.admission import tls_env
+from ..dask_operator.contract import SESSION_LABEL
 from ..events import Emit, Event, Phase
 from ..kube import (
     KubernetesError,
@@ -26,12 +27,18 @@ from ..kube import (
     delete_if_present,
     ensure,
     kubernetes_errors,
-    render,
     user_slug,
     wait_for,
 )
 from ..sessions.dask_policy import DaskCaps, session_dask_env
 from ..sessions.launch import KubeTarget, SessionNames, mark_owner, prepare_user_access
+from ..sessions.objects import (
+    container_security,
+    env_list,
+    labels,
+    pod_security,
+    session_resources,
+)
 from .notebooks import (
     RUNNER,
     STARTUP_SECONDS,
@@ -71,15 +78,46 @@ class JobNames:
 
 def job_manifest(image: str, options: NotebookOptions, job: JobTarget, names: JobNames,
                  deadline: int) -> dict:
+    """The Job that runs a repository's notebooks in the user's namespace. Its pod is
+    made like the session pod (sessions.objects): the user's ServiceAccount, the
+    session's security, caps and Dask configuration, and the session label, so that the
+    Dask operator's policy lets the notebooks' `KubeCluster()` run this image and makes
+    the pod the owner of those clusters. One run, one Job: it is deleted afterwards."""
     session = SessionNames.of(job.target)
     dask_env = {**session_dask_env(image, session.namespace, job.caps),
                 # KubeCluster()'s default name: the run's clusters are found by it.
                 "DASK_KUBERNETES__NAME": names.clusters + "{uuid}"}
-    args = ["python", "-c", RUNNER.read_text(), *options.runner_args()]
-    [manifest] = render("checks/notebook-job.yaml.j2", job=names.job,
-                        namespace=session.namespace, user=user_slug(job.target.user),
-                        names=session, image=image, caps=job.caps, args=args,
-                        dask_env=dask_env, tls_env=tls_env(), deadline=deadline)
+    slug = user_slug(job.target.user)
+    pod_labels = {**labels(slug, "notebook-test"),
+                  SESSION_LABEL: "true",  # what the Dask operator's policy looks for
+                  RUN_LABEL: names.job}
+    manifest = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": names.job, "namespace": session.namespace,
+                     "labels": labels(slug, "notebook-test")},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline,
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": session.account,
+                    "enableServiceLinks": False,
+                    "restartPolicy": "Never",
+                    "securityContext": pod_security(),
+                    "containers": [{
+                        "name": "notebooks",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["python", "-c", RUNNER.read_text(), *options.runner_args()],
+                        "env": [*env_list(dask_env), *tls_env()],
+                        "securityContext": container_security(),
+                        "resources": session_resources(job.caps),
+                    }],
+                },
+            },
+        },
+    }
     # The exact user name on the Job and its pod, as on the session's objects.
     mark_owner([manifest, manifest["spec"]["template"]], job.target.user)
     return manifest

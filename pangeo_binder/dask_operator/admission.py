@@ -26,6 +26,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contract import (
+    DASHBOARD_PREFIX_ENV,
+    DASHBOARD_PREFIX_KEY,
+    DASK_TLS_SECRET,
+    SESSION_LABEL,
+    SESSION_SELECTOR,
+)
 from .pod_security import (
     NB_UID,
     annotation_violations,
@@ -43,10 +50,7 @@ DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
 )
 
-# Every session namespace holds its Dask clusters' credentials in this Secret: one key
-# and self-signed certificate, made for that session alone, which is also the only CA its
-# schedulers and workers trust (pangeo_binder.sessions.dask_tls makes it).
-DASK_TLS_SECRET = "pangeo-binder-dask-tls"
+# The files of the session's Dask credentials (contract.DASK_TLS_SECRET).
 _TLS_FILES = {"CA_FILE": "tls.crt", "CLIENT__CERT": "tls.crt", "CLIENT__KEY": "tls.key",
               "SCHEDULER__CERT": "tls.crt", "SCHEDULER__KEY": "tls.key",
               "WORKER__CERT": "tls.crt", "WORKER__KEY": "tls.key"}
@@ -63,8 +67,6 @@ SCHEDULER_HTTP_ROUTES = [
 # but the dashboard is reached through jupyter-server-proxy, which presents none, and
 # NetworkPolicy is paper where the network plugin ignores it. Every other path is 404,
 # whoever asks. The session's dashboard link and the operator's calls carry the path.
-DASHBOARD_PREFIX_KEY = "dashboard-prefix"
-DASHBOARD_PREFIX_ENV = "PANGEO_BINDER_DASK_DASHBOARD_PREFIX"
 _DASHBOARD_PREFIX_ARG = f"--dashboard-prefix=$({DASHBOARD_PREFIX_ENV})"  # the kubelet expands it
 
 
@@ -396,10 +398,6 @@ def scale_violations(name: str, replicas: int, old_replicas: int | None,
     return [cap] if cap else []
 
 
-# Session pods, from `launch --kubernetes` and from the hub hooks alike (KubeSpawner
-# sets app.kubernetes.io/component itself, so the mark is a label of our own).
-SESSION_LABEL = "pangeo-binder/session"
-SESSION_SELECTOR = {"app.kubernetes.io/part-of": "pangeo-binder", SESSION_LABEL: "true"}
 DASK_LABEL_PREFIX = "dask.org/"
 
 

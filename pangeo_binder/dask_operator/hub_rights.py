@@ -21,10 +21,7 @@ from __future__ import annotations
 import kopf
 import kr8s
 
-# As in pangeo_binder.sessions.dask_policy (this module runs without its dependencies).
-HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
-HUB_SESSION_ROLE = "pangeo-binder-hub-session"
-HUB_BINDING = "pangeo-binder-hub"
+from .contract import HUB_ACCOUNT_ANNOTATION, HUB_BINDING, HUB_SESSION_ROLE, PART_OF, USER_LABEL
 
 
 @kopf.on.startup()
@@ -38,7 +35,7 @@ async def need_no_more_rights(settings: kopf.OperatorSettings, **_) -> None:
 
 # An event handler: it stores nothing on namespaces (it may not patch them), sees every
 # session namespace when it starts, and is idempotent.
-@kopf.on.event("", "v1", "namespaces", labels={"pangeo-binder/user": kopf.PRESENT},
+@kopf.on.event("", "v1", "namespaces", labels={USER_LABEL: kopf.PRESENT},
                annotations={HUB_ACCOUNT_ANNOTATION: kopf.PRESENT})
 async def grant_hub_rights(event, name, annotations, status, logger, **_) -> None:
     """Bind the hub's session rights (pods, the user's RBAC objects, quota, Secrets...)
@@ -49,7 +46,7 @@ async def grant_hub_rights(event, name, annotations, status, logger, **_) -> Non
     api = await kr8s.asyncio.api()
     binding = kr8s.asyncio.objects.RoleBinding({
         "metadata": {"name": HUB_BINDING, "namespace": name,
-                     "labels": {"app.kubernetes.io/part-of": "pangeo-binder"}},
+                     "labels": {"app.kubernetes.io/part-of": PART_OF}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": HUB_SESSION_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": account,

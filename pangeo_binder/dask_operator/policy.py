@@ -47,6 +47,7 @@ from .admission import (
     session_selector,
     worker_counts,
 )
+from .contract import MAX_WORKERS_ANNOTATION, OPERATOR_ACCOUNT
 
 # dask-kubernetes' controller unpickles what a scheduler answers over Dask RPC and deletes
 # Deployments by the names a scheduler returns: its scheduler calls are replaced by ours
@@ -54,8 +55,6 @@ from .admission import (
 schedulers.install()
 
 DASK_GROUP = "kubernetes.dask.org"
-# Session pods carry admission.SESSION_SELECTOR's labels, and no Dask label.
-MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
 
 
 async def _namespace(name: str):
@@ -221,8 +220,8 @@ DASK_KINDS = {"daskclusters": "DaskCluster", "daskworkergroups": "DaskWorkerGrou
 WEBHOOK_CLIENT_CA = "PANGEO_BINDER_WEBHOOK_CLIENT_CA"
 WEBHOOK_CLIENT_NAME = "PANGEO_BINDER_WEBHOOK_CLIENT_NAME"
 # The operator's own requests (the objects and pods it makes from Dask objects).
-OPERATOR_ACCOUNT = os.environ.get("PANGEO_BINDER_OPERATOR_ACCOUNT",
-                                  "system:serviceaccount:dask-operator:dask-operator")
+OPERATOR_USER = os.environ.get("PANGEO_BINDER_OPERATOR_ACCOUNT",
+                               "system:serviceaccount:{}:{}".format(*OPERATOR_ACCOUNT))
 
 
 # A DaskCluster deleted while one of its timers (the operator's autoshutdown, or
@@ -325,7 +324,7 @@ async def check_dask(body, namespace, operation, old, userinfo, subresource, ssl
         # The operator's own request where the session's RoleBinding is gone (stop, the
         # namespace's deletion): it releases its finalizers of what is left, and may make
         # nothing there any more. Anyone else's is refused (the webhook fails closed).
-        if _status(exc) == 403 and userinfo.get("username") == OPERATOR_ACCOUNT:
+        if _status(exc) == 403 and userinfo.get("username") == OPERATOR_USER:
             return
         raise
     if session is None:
@@ -343,7 +342,7 @@ async def check_dask(body, namespace, operation, old, userinfo, subresource, ssl
     if body["kind"] in ("DaskCluster", "DaskWorkerGroup"):
         counts = worker_counts(*await _worker_objects(namespace))
     _refuse(object_violations(body["kind"], body, old, session, _policy(),
-                              operator=userinfo.get("username") == OPERATOR_ACCOUNT,
+                              operator=userinfo.get("username") == OPERATOR_USER,
                               counts=counts))
 
 
@@ -367,7 +366,7 @@ async def check_pod(body, namespace, operation, old, userinfo, sslpeer, **_) -> 
         return
     _refuse(pod_admission_violations(
         body, old if operation == "UPDATE" else None, session, _policy(),
-        made_by_operator=userinfo.get("username") == OPERATOR_ACCOUNT))
+        made_by_operator=userinfo.get("username") == OPERATOR_USER))
 
 
 @kopf.on.validate("", "v1", "services", id="check-service", operations=["CREATE", "UPDATE"])

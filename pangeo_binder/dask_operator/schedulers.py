@@ -22,7 +22,7 @@ autoshutdown, no autoscaling step, and for scale-down upstream's last resort, ne
 workers first.
 
 It ships alone in the operator image: kr8s and httpx (a kr8s dependency), the standard
-library and the session contract in admission.py only.
+library and the session contract (contract.py) only.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ import httpx
 import kr8s
 
 # In a session namespace the scheduler's HTTP port answers only under a secret path, kept
-# in the namespace's Dask credentials Secret (admission.py sets both up).
-from .admission import DASHBOARD_PREFIX_KEY
-from .admission import DASK_TLS_SECRET as DASK_SECRET
+# in the namespace's Dask credentials Secret (admission.py sets the dashboard's side up).
+from .contract import DASHBOARD_PREFIX_KEY
+from .contract import DASK_TLS_SECRET as DASK_SECRET
 
 # The module whose globals the kopf handlers read (the package only re-exports its names).
 CONTROLLER = "dask_kubernetes.operator.controller.controller"

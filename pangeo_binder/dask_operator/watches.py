@@ -3,7 +3,7 @@ Deployments across the cluster.
 
 The operator holds its rights on pods, Services, Deployments and the Dask Secret only in
 session namespaces, through the RoleBinding each session makes when it is made
-(templates/session/access.yaml.j2); cluster-wide it may read namespaces and the Dask
+(pangeo_binder.sessions.objects); cluster-wide it may read namespaces and the Dask
 objects. kopf watches every resource a handler names across the whole cluster, and
 dask-kubernetes' controller names two that the operator may not list there:
 

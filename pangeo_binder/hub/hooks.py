@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from ..dask_operator.admission import tls_env
+from ..dask_operator.contract import SESSION_SELECTOR, USER_ANNOTATION, USER_LABEL
 from ..errors import PangeoBinderError
-from ..kube import USER_ANNOTATION, connect, user_slug
+from ..kube import connect, user_slug
 from ..sessions.dask_policy import DaskCaps, quantity, session_dask_env
 from ..sessions.launch import (
     KubeTarget,
@@ -51,10 +52,6 @@ from ..sessions.launch import (
 # the default `slug_scheme = "safe"`; under "escape" it would be an escaped name that is
 # not length-bounded and not the launcher's, so the template names the safe field.
 NAMESPACE_TEMPLATE = "pangeo-{safe_username}"
-# The labels the Dask operator's policy looks for to make the pod own the user's clusters
-# (operator_policy.SESSION_SELECTOR; that module runs without this one's dependencies).
-SESSION_LABELS = {"app.kubernetes.io/part-of": "pangeo-binder",
-                  "pangeo-binder/session": "true"}
 
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -129,8 +126,10 @@ class HubPolicy:
             lambda: prepare_user_access(connect(), target, self.caps, hub_account()))
         spawner.image = image
         spawner.service_account = names.account
-        spawner.extra_labels = {**spawner.extra_labels, **SESSION_LABELS,
-                                "pangeo-binder/user": user_slug(user)}
+        # The labels the Dask operator's policy looks for to make the pod own the user's
+        # clusters, and the user's slug, as on the session's other objects.
+        spawner.extra_labels = {**spawner.extra_labels, **SESSION_SELECTOR,
+                                USER_LABEL: user_slug(user)}
         # The exact name, as on the session's other objects. KubeSpawner expands {name}
         # templates in annotations: a name's braces are escaped.
         spawner.extra_annotations = {

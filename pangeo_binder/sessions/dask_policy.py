@@ -1,7 +1,7 @@
 """The per-user Dask policy: how big a session and its Dask cluster may be.
 
 Caps are enforced by the API server (a ResourceQuota and a LimitRange in the user's
-namespace, see templates/session/) and by the pangeo-binder operator policy, which clamps
+namespace, see sessions.objects) and by the pangeo-binder operator policy, which clamps
 worker counts and says so in an event. The session's Dask configuration (environment
 variables) makes `KubeCluster()` and the JupyterLab sidebar start clusters that fit.
 """
@@ -16,30 +16,23 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from ..dask_operator.admission import DASHBOARD_PREFIX_ENV
+from ..dask_operator.contract import DASHBOARD_PREFIX_ENV
 from ..errors import PangeoBinderError
 
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
-_FACTORS = {None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3,
-            "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-            "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
-            "Ti": Decimal(2) ** 40}
-# Namespace annotations the operator policy reads.
-MAX_WORKERS_ANNOTATION = "pangeo-binder/max-workers"
-# "NAMESPACE:NAME" of the hub ServiceAccount that made a session namespace: the hub-rights
-# process beside the Dask operator (pangeo_binder.dask_operator.hub_rights) binds the
-# hub's session rights (ClusterRole HUB_SESSION_ROLE) there, in that
-# namespace alone, as the RoleBinding HUB_BINDING.
-HUB_ACCOUNT_ANNOTATION = "pangeo-binder/hub-account"
-HUB_SESSION_ROLE = "pangeo-binder-hub-session"
-HUB_BINDING = "pangeo-binder-hub"
-# The Dask operator's rights in a session namespace: a RoleBinding each session makes
-# (templates/session/access.yaml.j2) to a ClusterRole deploy/dask-operator/operator.yaml
-# defines, for the operator's ServiceAccount.
-OPERATOR_BINDING = "pangeo-binder-dask-operator"
-OPERATOR_RIGHTS = {"operator_binding": OPERATOR_BINDING,
-                   "operator_role": "pangeo-binder-dask-operator-session",
-                   "operator_account": ("dask-operator", "dask-operator")}  # namespace, name
+# A Kubernetes quantity (k8s.io/apimachinery resource.Quantity): a signed decimal number,
+# then a binary or decimal SI suffix or a decimal exponent ("1E" is an exa, "1E3" a
+# thousand).
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|"
+                       r"(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?")
+_FACTORS = {
+    **{suffix: Decimal(2) ** (10 * power)
+       for power, suffix in enumerate(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"], start=1)},
+    **{suffix: Decimal(10) ** (3 * power)
+       for power, suffix in enumerate(["n", "u", "m", "", "k", "M", "G", "T", "P", "E"],
+                                      start=-3)},
+}
+# The API server holds a quantity in 64 bits.
+_LARGEST = Decimal(2) ** 63 - 1
 
 
 class CapsError(PangeoBinderError):
@@ -47,11 +40,19 @@ class CapsError(PangeoBinderError):
 
 
 def quantity(text: str, what: str) -> Decimal:
-    """A Kubernetes quantity ("500m", "2", "4Gi") as a number."""
-    match = _QUANTITY.match(str(text).strip())
-    if not match or Decimal(match[1]) <= 0:
+    """A positive Kubernetes quantity ("500m", "2", "4Gi", "1e3", "2Ei") as a number."""
+    match = _QUANTITY.fullmatch(str(text).strip())
+    value = None
+    if match:
+        number, exponent, suffix = match.groups()
+        try:
+            scale = Decimal(10) ** int(exponent[1:]) if exponent else _FACTORS[suffix or ""]
+            value = Decimal(number) * scale
+        except ArithmeticError:  # an exponent beyond Decimal's range
+            value = None
+    if value is None or not 0 < value <= _LARGEST:
         raise CapsError(f"invalid {what} {text!r}: use a Kubernetes quantity like 2, 500m or 4Gi")
-    return Decimal(match[1]) * _FACTORS[match[2]]
+    return value
 
 
 def _cpu(value: Decimal) -> str:

@@ -16,7 +16,7 @@ import base64
 import datetime
 import secrets
 
-from ..dask_operator.admission import DASHBOARD_PREFIX_KEY, DASK_TLS_SECRET
+from ..dask_operator.contract import DASHBOARD_PREFIX_KEY, DASK_TLS_SECRET
 from ..kube import kubernetes_errors
 
 VALIDITY = datetime.timedelta(days=365)

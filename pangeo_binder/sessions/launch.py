@@ -4,7 +4,7 @@ Locally the image runs on the Docker engine and Dask defaults to a LocalCluster.
 Kubernetes each user gets a namespace with a least-privilege ServiceAccount, caps
 (ResourceQuota + LimitRange), a token Secret, the session Pod and its Service; inside it
 `KubeCluster()` makes a Dask cluster in that namespace, owned by the session pod, so it
-goes when the session goes (see deploy/dask-operator/ and `operator_policy`).
+goes when the session goes (see deploy/dask-operator/ and dask_operator.policy).
 """
 
 from __future__ import annotations
@@ -17,12 +17,19 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dask_operator.admission import DASK_TLS_SECRET, tls_env
+from ..dask_operator.admission import tls_env
+from ..dask_operator.contract import (
+    DASK_TLS_SECRET,
+    HUB_ACCOUNT_ANNOTATION,
+    HUB_BINDING,
+    OPERATOR_BINDING,
+    USER_ANNOTATION,
+    USER_LABEL,
+)
 from ..engine import Engine
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase
 from ..kube import (
-    USER_ANNOTATION,
     KubernetesError,
     connect,
     delete_if_present,
@@ -30,22 +37,18 @@ from ..kube import (
     ensure,
     kubernetes_errors,
     made_for,
-    render,
     user_slug,
     wait_for,
 )
-from .dask_policy import (
-    HUB_ACCOUNT_ANNOTATION,
-    HUB_BINDING,
-    MAX_WORKERS_ANNOTATION,
-    OPERATOR_BINDING,
-    OPERATOR_RIGHTS,
-    DaskCaps,
-    session_dask_env,
-)
+from .dask_policy import DaskCaps, session_dask_env
 from .dask_tls import ensure_credentials
+from .objects import (
+    access_objects,
+    credentials_labels,
+    session_namespace,
+    session_objects,
+)
 
-SESSION_LABEL = "app.kubernetes.io/component=session"
 # Container states that will not get better by waiting.
 _HOPELESS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
              "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}
@@ -186,38 +189,22 @@ def stop_local(image: str, engine: Engine) -> bool:
 def session_manifests(image: str, target: KubeTarget, caps: DaskCaps,
                       token: str) -> list[dict]:
     names = SessionNames.of(target)
-    return mark_owner(render(
-        "session/objects.yaml.j2", names=names, namespace=names.namespace,
-        user=user_slug(target.user), image=image, caps=caps, quota=caps.quota(), token=token,
-        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env(),
-        **OPERATOR_RIGHTS), target.user)
+    return mark_owner(session_objects(
+        names, user_slug(target.user), image, caps, token,
+        dask_env=session_dask_env(image, names.namespace, caps), tls_env=tls_env()),
+        target.user)
 
 
 def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCaps,
                       hub_account: str | None = None) -> None:
-    """The user's namespace, marked as a session namespace with its caps. With
-    `hub_account` ("NAMESPACE:NAME" of the hub's ServiceAccount), the namespace asks the
-    Dask operator to give that account the rights a hub needs there, and nowhere else."""
+    """The user's namespace, marked as a session namespace with its caps
+    (`session_namespace`), and its Dask credentials."""
     from kr8s.objects import Namespace
 
-    labels = {
-        "app.kubernetes.io/part-of": "pangeo-binder",
-        # Pod Security Admission (enforced by Kubernetes 1.25 and later): every pod the
-        # product makes here passes the restricted profile.
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-    }
-    # The operator policy reads the worker cap from here.
-    annotations = {MAX_WORKERS_ANNOTATION: str(caps.max_workers)}
-    if hub_account:
-        annotations[HUB_ACCOUNT_ANNOTATION] = hub_account
-    # Whose namespace it is: the label is what the Dask operator's admission webhooks
-    # select session namespaces by; the annotation, the exact name, decides ownership.
-    owner_label = {"pangeo-binder/user": user_slug(target.user)}
-    owner_annotation = {USER_ANNOTATION: target.user}
-    namespace = Namespace({"metadata": {
-        "name": names.namespace, "labels": {**labels, **owner_label},
-        "annotations": {**annotations, **owner_annotation}}}, api=api)
+    slug = user_slug(target.user)
+    wanted = session_namespace(names.namespace, target.user, slug, caps, hub_account)
+    labels, annotations = wanted["metadata"]["labels"], wanted["metadata"]["annotations"]
+    namespace = Namespace(wanted, api=api)
     with kubernetes_errors(f"cannot prepare namespace {names.namespace}"):
         _wait_while_terminating(namespace)
         if not namespace.exists():
@@ -225,21 +212,22 @@ def _ensure_namespace(api, names: SessionNames, target: KubeTarget, caps: DaskCa
         else:
             namespace.refresh()
             owner = namespace.annotations.get(USER_ANNOTATION)
-            if owner is None:  # made by hand, or before owners were marked: claim it
-                labels, annotations = {**labels, **owner_label}, \
-                    {**annotations, **owner_annotation}
-            elif owner != target.user and names.own_namespace(target):
-                raise KubernetesError(f"namespace {names.namespace} belongs to another user")
-            # (A shared namespace named on the command line keeps its first owner.)
+            # A namespace without an owner (made by hand, or before owners were marked)
+            # is claimed; one with an owner keeps it.
+            if owner is not None:
+                if owner != target.user and names.own_namespace(target):
+                    raise KubernetesError(
+                        f"namespace {names.namespace} belongs to another user")
+                # (A shared namespace named on the command line keeps its first owner.)
+                labels = {k: v for k, v in labels.items() if k != USER_LABEL}
+                annotations = {k: v for k, v in annotations.items() if k != USER_ANNOTATION}
             # A hub may not patch namespaces: it only ever finds them as it made them.
             if any(namespace.labels.get(k) != v for k, v in labels.items()) or any(
                     namespace.annotations.get(k) != v for k, v in annotations.items()):
                 namespace.patch({"metadata": {"labels": labels, "annotations": annotations}})
     if hub_account:
         _wait_for_hub_rights(api, names.namespace)
-    ensure_credentials(api, names.namespace, {
-        "app.kubernetes.io/part-of": "pangeo-binder", "app.kubernetes.io/component": "dask-tls",
-        "pangeo-binder/user": user_slug(target.user)})
+    ensure_credentials(api, names.namespace, credentials_labels(slug))
 
 
 def _wait_while_terminating(namespace, timeout: float = 180) -> None:
@@ -283,10 +271,8 @@ def prepare_user_access(api, target: KubeTarget, caps: DaskCaps,
     it."""
     names = SessionNames.of(target)
     _ensure_namespace(api, names, target, caps, hub_account)
-    for manifest in mark_owner(render(
-            "session/access.yaml.j2", names=names, namespace=names.namespace,
-            user=user_slug(target.user), caps=caps, quota=caps.quota(),
-            **OPERATOR_RIGHTS), target.user):
+    for manifest in mark_owner(access_objects(names, user_slug(target.user), caps),
+                               target.user):
         check_owner(ensure(api, manifest), target)  # the account the session runs as
     return names
 

@@ -222,7 +222,7 @@ def _until(reader: _Reader, data: dict) -> datetime | None:
 
 
 def _plain(value: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists (for templates)."""
+    """ruamel's round-trip containers as plain dicts and lists (for the pool's objects)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):

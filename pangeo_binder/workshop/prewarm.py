@@ -20,12 +20,11 @@ from functools import cache
 from ..build.pipeline import build
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase, ignore
-from ..kube import KubernetesError, delete_if_present, kubernetes_errors, render, wait_for
+from ..kube import KubernetesError, delete_if_present, kubernetes_errors, wait_for
 from ..settings import Settings
 from .config import Workshop
+from .objects import IMAGES_ANNOTATION, PULLER, SEATS, pool_objects
 
-PULLER = "puller"
-SEATS = "seats"
 # Waiting reasons of an image that will not arrive by waiting longer.
 _CANNOT_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
@@ -129,7 +128,7 @@ def _apply(api, manifest: dict) -> None:
 def pool_manifests(workshop: Workshop, images: Sequence[str]) -> list[dict]:
     if not images:
         raise PangeoBinderError(f"{workshop.name}: no image to prewarm")
-    return render("prewarm/pool.yaml.j2", workshop=workshop, images=list(images))
+    return pool_objects(workshop, images)
 
 
 def start_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
@@ -189,7 +188,7 @@ def pool_status(api, workshop: Workshop) -> PoolStatus:
             raise KubernetesError(f"{workshop.name} is not prewarmed (no pool in "
                                   f"namespace {ns}); run pangeo-binder prewarm first")
         puller.refresh()
-        images = tuple(json.loads(puller.annotations.get("pangeo-binder/images", "[]")))
+        images = tuple(json.loads(puller.annotations.get(IMAGES_ANNOTATION, "[]")))
         generation = puller.raw["metadata"].get("generation")
         daemon = puller.raw.get("status", {})
         nodes, problems = [], []

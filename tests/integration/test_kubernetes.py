@@ -671,6 +671,38 @@ def test_names_alike_get_sessions_of_their_own(image):
             run_cli("stop", "--kubernetes", "--user", user)
 
 
+def test_awkward_user_names_get_sessions_and_stop_removes_them(image):
+    """Names YAML would read as a number, null or a boolean, or that hold its syntax,
+    as an authenticator may let them through: the API server takes every object made
+    for them, each gets a namespace of its own that keeps the exact name, and `stop`
+    removes it. One at a time, as a small dev cluster holds them."""
+    users = [str(int(RUN, 16)), "null", "true", f"a: b#{RUN}"]
+    namespaces = set()
+    try:
+        for user in users:
+            result = launch(image, user)
+            assert result.returncode == 0, (user, result.stderr[-2000:])
+            ns = result.stdout.split("kubectl -n ", 1)[1].split()[0]
+            namespaces.add(ns)
+            found = json.loads(kubectl("get", "namespace", ns, "-o", "json"))["metadata"]
+            assert found["annotations"]["pangeo-binder/user-name"] == user
+            assert ns == f"pangeo-{found['labels']['pangeo-binder/user']}"
+            [pod] = json.loads(kubectl("-n", ns, "get", "pods", "-l",
+                                       "app.kubernetes.io/component=session",
+                                       "-o", "json"))["items"]
+            assert pod["metadata"]["annotations"]["pangeo-binder/user-name"] == user
+            assert pod["metadata"]["labels"]["pangeo-binder/user"] == \
+                found["labels"]["pangeo-binder/user"]
+
+            stopped = run_cli("stop", "--kubernetes", "--user", user)
+            assert stopped.returncode == 0, (user, stopped.stderr)
+            assert kubectl("get", "namespace", ns, "--ignore-not-found") == ""
+        assert len(namespaces) == len(users)
+    finally:
+        for user in users:
+            run_cli("stop", "--kubernetes", "--user", user)
+
+
 def test_an_image_that_cannot_start_leaves_nothing_behind(cluster):
     user = f"carol-{RUN}"
     result = run_cli("launch", f"pangeo-binder-test-missing/nothing:{RUN}", "--kubernetes",
