@@ -38,8 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 import pangeo_binder as pangeo_binder_package
-from pangeo_binder.build.lock import load_base_lock
-from pangeo_binder.build.plan import environment_image_plan, python_image_plan
+from pangeo_binder.builder.lock import load_base_lock
+from pangeo_binder.builder.plan import environment_image_plan, python_image_plan
 from pangeo_binder.engine import Engine
 from pangeo_binder.resources import environment_dir
 from pangeo_binder.settings import Settings

@@ -33,7 +33,7 @@ import docker
 from rich.console import Console
 from rich.table import Table
 
-from pangeo_binder.build.lock import load_base_lock
+from pangeo_binder.builder.lock import load_base_lock
 from pangeo_binder.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

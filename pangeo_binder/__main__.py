@@ -17,7 +17,7 @@ def _rebuilt(directory: str) -> bool:
     """`build DIRECTORY` up to its cache hit, as the CLI's `build` does it (the same
     settings, events, error lines and exit codes), and on a hit the image's name on
     stdout. False when it is no hit: then the CLI builds."""
-    from .build.rebuild import rebuilt
+    from .builder.rebuild import rebuilt
     from .progress import Reporter, echo, run_stage
     from .settings import Settings
     from .spec import parse_source

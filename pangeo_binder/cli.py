@@ -68,7 +68,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
     """
-    from .build.rebuild import rebuilt
+    from .builder.rebuild import rebuilt
     from .settings import Settings
     from .spec import parse_source
 
@@ -93,7 +93,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
         if not push and image_name is None and not appendix.strip() \
                 and (image := rebuilt(parsed, settings, reporter)):
             return image
-        from .build.pipeline import build as build_source
+        from .builder.pipeline import build as build_source
 
         return build_source(parsed, settings, reporter, push=push, image_name=image_name,
                             appendix=appendix).image
@@ -119,7 +119,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
 def base(os_image: str | None, operator: bool, service: str | None,
          strict_base: bool | None, verbose: bool) -> None:
     """Build the pinned Pangeo environment image if missing; print its name."""
-    from .build.pipeline import build_base
+    from .builder.pipeline import build_base
     from .settings import Settings
 
     reporter = Reporter(False, verbose)
@@ -151,7 +151,7 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     Commit the result as binder/pangeo-binder.lock to pin a repository's extras, or, for
     a repository with an environment.yml, as binder/conda-lock.yml.
     """
-    from .build.lock import lock_environment
+    from .builder.lock import lock_environment
 
     if source is None:
         result = run_stage(None, lambda: lock_environment(environment, output, upgrade))
@@ -163,11 +163,11 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .spec import parse_source
 
     def stage() -> object:
-        from .build.detect import detect
-        from .build.fetch import checkout
-        from .build.kinds import Context, choose
-        from .build.lock import BASE_PYTHON, load_base_lock
-        from .build.pipeline import resolver_sandbox
+        from .builder.detect import detect
+        from .builder.fetch import checkout
+        from .builder.kinds import Context, choose
+        from .builder.lock import BASE_PYTHON, load_base_lock
+        from .builder.pipeline import resolver_sandbox
         from .engine import Engine
 
         settings = Settings.from_env().with_overrides(relax=relax or None)
@@ -407,7 +407,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     session (least-privilege ServiceAccount, capped namespace, pod, service) where
     `KubeCluster()` gives the user a Dask cluster of their own, and says how to reach it.
     """
-    from .build.pipeline import build as build_source
+    from .builder.pipeline import build as build_source
     from .engine import Engine
     from .sessions.dask_policy import DaskCaps
     from .sessions.launch import KubeTarget, launch_kubernetes, launch_local

@@ -11,7 +11,7 @@ DEFAULT_OS_IMAGE = "debian:bookworm-slim"  # Python 3.11: the Pangeo base's
 # The CPythons each Debian suite packages (python3.X), as Debian's archive has them, in
 # the order a Python is looked for in them after the OS image's own suite: releases
 # before unstable. A Python from Debian needs no download outside Debian's archive
-# (pangeo_binder.build.pythons says where each Python comes from).
+# (pangeo_binder.builder.pythons says where each Python comes from).
 DEBIAN_PYTHONS = {"bookworm": ("3.11",), "trixie": ("3.13",),
                   "sid": ("3.13", "3.14", "3.15")}
 # The OS image of each of those Pythons: the first suite's that packages it.
@@ -75,7 +75,7 @@ class Settings:
     strict_base: bool = False
     # An old repository on today's stack: drop the version pins (and the python pin)
     # that cannot be met on the Pangeo base, keeping the package names
-    # (pangeo_binder.build.relax). The opposite of strict_base; both is an error.
+    # (pangeo_binder.builder.relax). The opposite of strict_base; both is an error.
     relax: bool = False
     # Python "X.Y" -> an OS image whose apt installs it as python3.X (Debian's suite
     # that packages it), for a Python the suite of `os_image` does not package.

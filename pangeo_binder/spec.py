@@ -77,7 +77,7 @@ class GitSource:
 class RecordSource:
     """A published record (Zenodo, Figshare, Dataverse, Hydroshare, CKAN) or a Software
     Heritage object, fetched by repo2docker's content provider for it
-    (`pangeo_binder.build.records`). A record has no git ref: its DOI, URL or SWHID names
+    (`pangeo_binder.builder.records`). A record has no git ref: its DOI, URL or SWHID names
     the version."""
 
     provider: str | None  # one of RECORD_PROVIDERS; None: whichever the DOI resolves to
@@ -204,7 +204,7 @@ def _doi_provider(doi: str) -> str | None:
 
 def _configured_record_url(url: str) -> str | None:
     """The provider of a URL under a content host of PANGEO_BINDER_CONTENT_HOSTS."""
-    from .build.records import content_hosts
+    from .builder.records import content_hosts
 
     return next((name for name, base in content_hosts() if url.startswith(base + "/")), None)
 

@@ -66,7 +66,7 @@ def make_package(channel: Path, name: str, version: str, depends: Sequence[str] 
 
 def index_channel(channel: Path) -> None:
     """Write the channel's repodata with py-rattler's indexer (in a child process that
-    skips interpreter teardown, as pangeo_binder.build.conda_solver does)."""
+    skips interpreter teardown, as pangeo_binder.builder.conda_solver does)."""
     for subdir in ("noarch", "linux-64"):
         (channel / subdir).mkdir(parents=True, exist_ok=True)
     script = ("import asyncio, os, sys\nfrom rattler.index import index_fs\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pangeo_binder.build.bases import registry_directory, shared_name
-from pangeo_binder.build.plan import ImagePlan
+from pangeo_binder.builder.bases import registry_directory, shared_name
+from pangeo_binder.builder.plan import ImagePlan
 
 
 @pytest.mark.parametrize(("image", "directory"), [

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import git_repo, run_cli, write_tree
 
-from pangeo_binder.build.lock import load_base_lock
+from pangeo_binder.builder.lock import load_base_lock
 
 
 def build_fails(tmp_path, *args, env=None):
@@ -99,7 +99,7 @@ def test_build_and_an_option_alone_is_the_clis():
 
 def repo2docker(*args: str) -> subprocess.CompletedProcess[str]:
     """The builder's `jupyter-repo2docker`, as a build pod runs it."""
-    return subprocess.run([sys.executable, "-m", "pangeo_binder.build.repo2docker", *args],
+    return subprocess.run([sys.executable, "-m", "pangeo_binder.builder.repo2docker", *args],
                           capture_output=True, text=True, check=False)
 
 

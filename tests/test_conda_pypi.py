@@ -16,7 +16,7 @@ from conftest import run_cli, write_tree
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from pangeo_binder.build.conda_pypi import (
+from pangeo_binder.builder.conda_pypi import (
     CondaOnly,
     PypiTranslation,
     is_export,
@@ -671,7 +671,7 @@ def test_an_export_without_build_strings_drops_c_libraries_by_name():
 
 
 def test_the_builder_image_carries_the_mapping_and_the_table():
-    from pangeo_binder.build.plan import python_image_plan, service_image_plan
+    from pangeo_binder.builder.plan import python_image_plan, service_image_plan
 
     python = python_image_plan("debian:bookworm-slim", "sha256:" + "0" * 64)
     files = service_image_plan(python, "builder", "debian:bookworm-slim").files

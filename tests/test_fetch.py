@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import git, git_repo, write_tree
 
-from pangeo_binder.build.fetch import checkout, local_tree_id
+from pangeo_binder.builder.fetch import checkout, local_tree_id
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source

@@ -11,9 +11,9 @@ import uuid
 import pytest
 from conftest import run_cli, write_tree
 
-from pangeo_binder.build.detect import detect
-from pangeo_binder.build.fetch import checkout
-from pangeo_binder.build.lock import (
+from pangeo_binder.builder.detect import detect
+from pangeo_binder.builder.fetch import checkout
+from pangeo_binder.builder.lock import (
     Lock,
     check_pins,
     check_requirements,
@@ -21,8 +21,8 @@ from pangeo_binder.build.lock import (
     pin_conflicts,
     resolve_repo_lock,
 )
-from pangeo_binder.build.pipeline import resolver_sandbox
-from pangeo_binder.build.sandbox import SANDBOX_LABEL
+from pangeo_binder.builder.pipeline import resolver_sandbox
+from pangeo_binder.builder.sandbox import SANDBOX_LABEL
 from pangeo_binder.errors import LockError, PinConflictError
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings

@@ -34,8 +34,8 @@ from conftest import (
 )
 from records_standin import RecordsStandIn
 
-from pangeo_binder.build import records
-from pangeo_binder.build.fetch import checkout
+from pangeo_binder.builder import records
+from pangeo_binder.builder.fetch import checkout
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import (
@@ -255,9 +255,9 @@ def test_the_dataverse_list_is_refreshed_from_its_source(tmp_path):
 
 
 def test_the_builder_image_carries_the_dataverse_list():
-    from pangeo_binder.build.plan import python_image_plan, service_image_plan
+    from pangeo_binder.builder.plan import python_image_plan, service_image_plan
 
     python = python_image_plan("debian:bookworm-slim", "sha256:" + "0" * 64)
-    assert "app/pangeo_binder/build/dataverse_installations.json" in \
+    assert "app/pangeo_binder/builder/dataverse_installations.json" in \
         service_image_plan(python, "builder", "debian:bookworm-slim").files
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from pangeo_binder.build.detect import BinderConfig
-from pangeo_binder.build.fetch import Checkout
-from pangeo_binder.build.lock import Lock
-from pangeo_binder.build.plan import (
+from pangeo_binder.builder.detect import BinderConfig
+from pangeo_binder.builder.fetch import Checkout
+from pangeo_binder.builder.lock import Lock
+from pangeo_binder.builder.plan import (
     Environment,
     environment_image_plan,
     python_image_plan,

@@ -1,12 +1,12 @@
 """A resolution's pylock.toml: the requirements lock made from it, and what the image
-installs from it (pangeo_binder.build.pylock)."""
+installs from it (pangeo_binder.builder.pylock)."""
 
 from __future__ import annotations
 
 import tomllib
 
-from pangeo_binder.build.lock import Lock, marker_environment
-from pangeo_binder.build.pylock import installable, requirements_lock
+from pangeo_binder.builder.lock import Lock, marker_environment
+from pangeo_binder.builder.pylock import installable, requirements_lock
 
 
 def file(name: str, digit: str) -> str:

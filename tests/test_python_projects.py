@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pangeo_binder.build.lock import marker_environment
-from pangeo_binder.build.python_projects import (
+from pangeo_binder.builder.lock import marker_environment
+from pangeo_binder.builder.python_projects import (
     check_locked_hashes,
     pipfile_lock_requirements,
     pipfile_requirements,

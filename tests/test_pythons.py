@@ -3,8 +3,8 @@ image, then uv's managed Python; and that the source names the image."""
 
 import pytest
 
-from pangeo_binder.build.plan import python_image_plan
-from pangeo_binder.build.pythons import PYTHON_LABEL, os_suite, python_source
+from pangeo_binder.builder.plan import python_image_plan
+from pangeo_binder.builder.pythons import PYTHON_LABEL, os_suite, python_source
 from pangeo_binder.settings import DEBIAN_PYTHONS, DEFAULT_PYTHON_OS_IMAGES, Settings
 
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli
 from records_standin import RecordsStandIn, zip_of
 
-from pangeo_binder.build.fetch import checkout
+from pangeo_binder.builder.fetch import checkout
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
@@ -157,7 +157,7 @@ def test_binderhubs_build_pod_passes_a_records_resolved_version_as_its_ref(stand
     # BinderHub's Zenodo provider gives repo2docker `--ref RECORD_ID`: not a git ref.
     standin.add_doi("10.5281/zenodo.404", f"{standin.base}/zenodo/records/404")
     result = subprocess.run(
-        [sys.executable, "-m", "pangeo_binder.build.repo2docker", "--ref", "404",
+        [sys.executable, "-m", "pangeo_binder.builder.repo2docker", "--ref", "404",
          "--image=x:y", "--no-run", "--json-logs", "10.5281/zenodo.404"],
         capture_output=True, text=True, check=False,
         env={**os.environ, **standin.env(), "TMPDIR": str(tmp_path)})
@@ -169,7 +169,7 @@ def test_binderhubs_build_pod_passes_a_records_resolved_version_as_its_ref(stand
 
 
 def test_a_service_that_stops_answering_is_given_up_on(standin, monkeypatch):
-    from pangeo_binder.build import records
+    from pangeo_binder.builder import records
 
     monkeypatch.setattr(records, "_TIMEOUT", 1)  # 60 s in use
     standin.add_zenodo(5, {"a.zip": zip_of(FILES)})

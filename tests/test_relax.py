@@ -7,13 +7,13 @@ from dataclasses import replace
 import pytest
 from conftest import run_cli, write_tree
 
-from pangeo_binder.build import lock as locks
-from pangeo_binder.build.conda_pypi import PypiTranslation, translate
-from pangeo_binder.build.detect import detect
-from pangeo_binder.build.fetch import checkout
-from pangeo_binder.build.kinds import CondaEnvironment, CondaViaPyPI, PipEnvironment, choose
-from pangeo_binder.build.lock import BASE_PYTHON, Lock, PipInputs, load_base_lock
-from pangeo_binder.build.relax import (
+from pangeo_binder.builder import lock as locks
+from pangeo_binder.builder.conda_pypi import PypiTranslation, translate
+from pangeo_binder.builder.detect import detect
+from pangeo_binder.builder.fetch import checkout
+from pangeo_binder.builder.kinds import CondaEnvironment, CondaViaPyPI, PipEnvironment, choose
+from pangeo_binder.builder.lock import BASE_PYTHON, Lock, PipInputs, load_base_lock
+from pangeo_binder.builder.relax import (
     RELAX_OPTION,
     DroppedPin,
     cannot_rebuild,
@@ -155,7 +155,7 @@ def test_an_unrelaxed_lock_has_no_dropped_pins():
 def test_a_relaxed_lock_is_cached_under_another_key():
     """A relaxed resolution must never be taken for the file's own, nor the other way:
     its records are part of the text the cache key is made of."""
-    from pangeo_binder.build.relax import _relaxed_inputs
+    from pangeo_binder.builder.relax import _relaxed_inputs
 
     text = "numpy\nxarray\n"
     inputs = PipInputs(name="binder/requirements.txt", text=text,
@@ -236,7 +236,7 @@ def test_cannot_rebuild_says_when_the_wheels_could_not_be_checked():
 def test_a_relaxed_runtime_txt_alone_is_resolved_for_its_record():
     """runtime.txt python-3.13 and no requirements: the lock holds only the record, so
     the image is labelled too."""
-    from pangeo_binder.build.relax import _relaxed_inputs
+    from pangeo_binder.builder.relax import _relaxed_inputs
 
     inputs = PipInputs(name="runtime.txt", text="", files=[], extra={}, python="3.13")
     relaxed = _relaxed_inputs(inputs, "", [DroppedPin("python", "python-3.13", "base")])

@@ -339,7 +339,7 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
     started, wall = time.monotonic(), datetime.now(UTC)
     image = target
     if looks_like_source(target):
-        from ..build.rebuild import rebuilt
+        from ..builder.rebuild import rebuilt
 
         source = parse_source(target, ref)
         image = rebuilt(source, settings, emit) or _build(source, settings, emit)
@@ -354,6 +354,6 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
 
 
 def _build(source, settings: Settings, emit: Emit) -> str:
-    from ..build.pipeline import build
+    from ..builder.pipeline import build
 
     return build(source, settings, emit).image

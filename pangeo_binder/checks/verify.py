@@ -420,7 +420,7 @@ def compare_unowned(entries: Sequence[Mapping[str, Any]],
 
 def conda_pins(lock_text: str) -> tuple[dict[str, Pin], dict[str, Pin]]:
     """A conda-lock.yml's linux-64 conda packages and its pip packages, as pins."""
-    from ..build.conda import read_lock
+    from ..builder.conda import read_lock
 
     lock = read_lock(lock_text, "the image's /srv/pangeo-binder/conda-lock.yml")
     conda = {p.name: Pin(version=p.version, build=p.build, hashes=(p.sha256,))

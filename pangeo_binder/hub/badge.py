@@ -109,8 +109,8 @@ class BinderRepo:
         whether the registry already holds it."""
         # Here: a badge without --check asks neither git nor the registry (whose client,
         # docker-py, takes longer to load than the badges take to print).
-        from ..build.fetch import resolve_ref
-        from ..build.registry import image_in_registry
+        from ..builder.fetch import resolve_ref
+        from ..builder.registry import image_in_registry
 
         if self.record:
             raise SourceError("--check needs a git source: BinderHub names a record's image "

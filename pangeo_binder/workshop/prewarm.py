@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from ..build.pipeline import build
+from ..builder.pipeline import build
 from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase, ignore
 from ..kube import KubernetesError, delete_if_present, kubernetes_errors, wait_for

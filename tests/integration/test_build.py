@@ -28,8 +28,8 @@ from conftest import (
     write_tree,
 )
 
-from pangeo_binder.build.lock import load_base_lock
-from pangeo_binder.build.pipeline import build
+from pangeo_binder.builder.lock import load_base_lock
+from pangeo_binder.builder.pipeline import build
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source

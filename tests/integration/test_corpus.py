@@ -26,8 +26,8 @@ from corpus_notebooks import (
 
 pytestmark = pytest.mark.integration
 
-CONDA_VIA_PYPI = importlib.util.find_spec("pangeo_binder.build.conda_pypi") is not None
-NOT_WIRED = ("environment.yml from PyPI (pangeo_binder/build/conda_pypi.py) is not in "
+CONDA_VIA_PYPI = importlib.util.find_spec("pangeo_binder.builder.conda_pypi") is not None
+NOT_WIRED = ("environment.yml from PyPI (pangeo_binder/builder/conda_pypi.py) is not in "
              "pangeo-binder yet, and the conda path needs conda-forge, which this machine "
              "cannot reach")
 

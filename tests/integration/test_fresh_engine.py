@@ -22,9 +22,9 @@ import docker.errors
 import pytest
 from conftest import REPO_ROOT, TEST_PREFIX, git_repo, require_registry, run_cli, write_tree
 
-from pangeo_binder.build.bases import CONTENT_LABEL, SharedBases, shared_name
-from pangeo_binder.build.pipeline import base_image_plans, ensure_base
-from pangeo_binder.build.plan import ImagePlan, content_hash
+from pangeo_binder.builder.bases import CONTENT_LABEL, SharedBases, shared_name
+from pangeo_binder.builder.pipeline import base_image_plans, ensure_base
+from pangeo_binder.builder.plan import ImagePlan, content_hash
 from pangeo_binder.events import Event, ignore
 from pangeo_binder.settings import Settings
 
@@ -93,7 +93,8 @@ def test_a_fresh_engine_named_by_docker_host_pulls_the_base_and_builds_there(
     env = {**os.environ, "DOCKER_HOST": second_engine.docker_host,
            "PANGEO_BINDER_CACHE_DIR": str(tmp_path / "cache")}  # nothing resolved yet
     build = subprocess.run(
-        [sys.executable, "-m", "pangeo_binder.build.repo2docker", "--ref=main", f"--image={image}",
+        [sys.executable, "-m", "pangeo_binder.builder.repo2docker", "--ref=main",
+         f"--image={image}",
          "--no-clean", "--no-run", "--json-logs", "--user-name=jovyan", "--user-id=1000",
          "--push", remote.as_uri()],
         capture_output=True, text=True, env=env, check=False, timeout=1800)

@@ -18,7 +18,7 @@ from conftest import (
     run_cli,
 )
 
-from pangeo_binder.build.lock import BASE_PYTHON, load_base_lock
+from pangeo_binder.builder.lock import BASE_PYTHON, load_base_lock
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
 from corpus_notebooks import CORPUS

@@ -23,8 +23,8 @@ from conftest import (
 from git_server import PrivateGitServer
 from package_index import PackageIndex, make_wheel
 
-from pangeo_binder.build.lock import load_base_lock
-from pangeo_binder.build.pythons import PYTHON_LABEL
+from pangeo_binder.builder.lock import load_base_lock
+from pangeo_binder.builder.pythons import PYTHON_LABEL
 
 pytestmark = pytest.mark.integration
 

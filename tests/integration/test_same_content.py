@@ -77,7 +77,7 @@ def leftovers(engine, repository: str) -> tuple[list[str], list[str]]:
 
 
 def test_concurrent_builds_of_one_content_build_once(docker_engine, tmp_path):
-    from pangeo_binder.build.bases import CONTENT_LABEL
+    from pangeo_binder.builder.bases import CONTENT_LABEL
 
     repo = notebook_repo(tmp_path / "together")
     builds = [subprocess.Popen([sys.executable, "-m", "pangeo_binder", "build", str(repo)],

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, TEST_PREFIX, assert_no_container_left, containers, run_cli
 
-from pangeo_binder.build.kinds import python_image_for
-from pangeo_binder.build.lock import BASE_PYTHON, load_base_lock
+from pangeo_binder.builder.kinds import python_image_for
+from pangeo_binder.builder.lock import BASE_PYTHON, load_base_lock
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 

@@ -315,7 +315,7 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     lock is used as is.
 
     With `relax`, a requirements file (and runtime.txt) is relaxed onto the base
-    (pangeo_binder.build.relax); a committed lock or a Python project is used as is.
+    (pangeo_binder.builder.relax); a committed lock or a Python project is used as is.
 
     A resolved lock is cached by its inputs, so an unchanged repository is not resolved
     again (and keeps its versions, as a committed lockfile would). Resolving runs in
@@ -367,7 +367,7 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
 def _resolve_python_project(checkout: Checkout, config: BinderConfig, base: Lock,
                             cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
                             strict: bool) -> Lock:
-    """A Pipfile, Pipfile.lock, pylock.toml or uv.lock (pangeo_binder.build.python_projects),
+    """A Pipfile, Pipfile.lock, pylock.toml or uv.lock (pangeo_binder.builder.python_projects),
     resolved as its requirements would be; a lock's packages pinned exactly and
     hash-checked."""
     from . import python_projects as projects

@@ -1,6 +1,6 @@
 """The conda solve, run by py-rattler in a child process.
 
-    python -m pangeo_binder.build.conda_solver < request.json > result.json
+    python -m pangeo_binder.builder.conda_solver < request.json > result.json
 
 py-rattler 0.28's async runtime can crash the interpreter as it exits (a segfault or an
 abort once in a few dozen runs, after a failed channel read more often), so the solve

@@ -1,7 +1,7 @@
 """`build`: a source in, a smoke-tested (and optionally pushed) image out.
 
 The pipeline: source -> checkout -> binder config -> environment kind (its lock, then
-the images it is built on: pangeo_binder.build.kinds) -> plan -> image -> push.
+the images it is built on: pangeo_binder.builder.kinds) -> plan -> image -> push.
 Images are built under a temporary tag and receive their final tag only after the
 smoke test passes, so a broken image is never left tagged as good.
 """
@@ -200,7 +200,7 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     try:
         settings.check()
         image_name = image_name or settings.image_prefix + slug(source)
-        # Bases are shared through the registry the image goes to (pangeo_binder.build.bases).
+        # Bases are shared through the registry the image goes to (pangeo_binder.builder.bases).
         directory = registry_directory(image_name)
         shared = SharedBases(engine, directory, emit) if directory else None
         with checkout(source, emit) as files:

@@ -1,7 +1,7 @@
 """The Python project files repo2docker reads beyond requirements.txt, and uv's locks.
 
 Each becomes requirements text that the resolver takes as it takes a requirements.txt
-(pangeo_binder.build.lock), so a project file gets the same sandbox, the same base or
+(pangeo_binder.builder.lock), so a project file gets the same sandbox, the same base or
 standalone environment and the same hash-checked image install:
 
 - Pipfile: its [packages] and [dev-packages] (repo2docker runs `pipenv install --dev`),

@@ -66,7 +66,7 @@ class BinderConfig:
     conda_environment: str | None = None
     conda_lock: str | None = None
     # A Pipfile, Pipfile.lock, pylock.toml or uv.lock: the packages, as that file says
-    # (pangeo_binder.build.python_projects); requirements.txt then does not apply.
+    # (pangeo_binder.builder.python_projects); requirements.txt then does not apply.
     python_project: str | None = None
     python_from: str | None = None  # the file that chose `python_version`
     # .dockerignore and .containerignore patterns: files kept out of the image's copy
@@ -149,7 +149,7 @@ def parse_apt_txt(text: str, name: str = "apt.txt") -> tuple[str, ...]:
 
 
 # The Pythons a repository may ask for: Debian's (settings.DEBIAN_PYTHONS) and, for the
-# others, uv's managed Python (pangeo_binder.build.pythons).
+# others, uv's managed Python (pangeo_binder.builder.pythons).
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 
 
@@ -292,7 +292,7 @@ def _ignore_patterns(checkout: Checkout, paths: list[str]) -> tuple[str, ...]:
 
 def detect(checkout: Checkout, base_python: str, relax: bool = False) -> BinderConfig:
     """The repository's binder files. With `relax`, a runtime.txt asking for a Python no
-    source has is read as written: --relax drops it (pangeo_binder.build.relax)."""
+    source has is read as written: --relax drops it (pangeo_binder.builder.relax)."""
     files = set(checkout.files)
     present = [d for d in BINDER_DIRS if any(f.startswith(d + "/") for f in files)]
     if len(present) > 1:

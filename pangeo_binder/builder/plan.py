@@ -281,7 +281,7 @@ def service_image_plan(python: ImagePlan, role: str, os_image: str,
 
 @dataclass(frozen=True)
 class Environment:
-    """What a repository's image is built on (pangeo_binder.build.kinds decides)."""
+    """What a repository's image is built on (pangeo_binder.builder.kinds decides)."""
 
     python: ImagePlan | None  # the OS + Python image, parent of `image`
     image: ImagePlan | None  # the environment image; None: the repository's Dockerfile

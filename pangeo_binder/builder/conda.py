@@ -274,7 +274,7 @@ def solve(specs: Sequence[str], urls: Sequence[str], cache_dir: Path) -> list[di
     records as dicts (name, version, build, url, depends, sha256, md5)."""
     request = {"specs": list(specs), "urls": list(urls), "subdirs": list(SUBDIRS),
                "virtual_packages": VIRTUAL_PACKAGES, "cache_dir": str(cache_dir / "rattler")}
-    result = subprocess.run([sys.executable, "-m", "pangeo_binder.build.conda_solver"],
+    result = subprocess.run([sys.executable, "-m", "pangeo_binder.builder.conda_solver"],
                             input=json.dumps(request), capture_output=True, text=True,
                             check=False)
     try:

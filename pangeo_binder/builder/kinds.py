@@ -9,15 +9,15 @@ on (`environment`):
 - RepositoryDockerfile: the repository's own Dockerfile, built as is, on nothing of ours.
 - PipEnvironment: requirements.txt, a root package, runtime.txt, or nothing at all. Extras
   on the Pangeo base; or a standalone environment, when the pins or the Python move the
-  repository off the base (pangeo_binder.build.lock says when).
+  repository off the base (pangeo_binder.builder.lock says when).
 - CondaViaPyPI: an environment.yml whose every dependency has a faithful PyPI equivalent
-  (pangeo_binder.build.conda_pypi), locked with uv as a requirements.txt would be: seconds
+  (pangeo_binder.builder.conda_pypi), locked with uv as a requirements.txt would be: seconds
   instead of a conda solve, and the base's layers when it fits the base.
 - CondaEnvironment: any other environment.yml, or a conda-lock.yml, solved with
-  py-rattler and linked into /srv/conda (pangeo_binder.build.conda). An environment.yml
+  py-rattler and linked into /srv/conda (pangeo_binder.builder.conda). An environment.yml
   PyPI could install but for its Python (`python=3.6`) comes here too; when conda cannot
   install it either, the build ends in one line naming what cannot be had
-  (pangeo_binder.build.relax), and `--relax` builds it on the base's Python instead.
+  (pangeo_binder.builder.relax), and `--relax` builds it on the base's Python instead.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def choose(config: BinderConfig, checkout: Checkout, emit: Emit,
            relax: bool = False) -> Kind:
     """The kind of a repository's environment, from its binder files; with `relax`, an
     environment.yml PyPI can install is relaxed onto the base's Python
-    (pangeo_binder.build.relax)."""
+    (pangeo_binder.builder.relax)."""
     if config.dockerfile:
         if relax:
             emit(Event(Phase.BUILDING, f"Notice: --relax leaves {config.dockerfile} as it "
