@@ -73,6 +73,11 @@ EXPECT = {
     "environment-yml-old-pins": Expect(
         standalone=True, notices=("binder/environment.yml", "standalone environment"),
         xfail="" if CONDA_VIA_PYPI else NOT_WIRED),
+    "conda-env-export": Expect(
+        standalone=True,
+        notices=("binder/environment.yml, a conda env export, is installed from PyPI at its "
+                 "exact versions", "C libraries and build-only packages dropped"),
+        xfail="" if CONDA_VIA_PYPI else NOT_WIRED),
     # Built with --relax (corpus_notebooks.BUILD_OPTIONS): python=3.6 and every 2018 pin
     # dropped, on the Pangeo base.
     "pangeo-tutorial-2018": Expect(notices=(
