@@ -62,3 +62,21 @@ def test_a_badge_without_check_loads_no_registry_client():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=False)
     assert result.stdout.splitlines()[-1] == "LOADED [] 0", result.stderr[-2000:]
+
+
+def test_the_html_badge_keeps_the_launch_url_exactly():
+    """Pasted into a page, the HTML badge links to the launch URL itself, whatever the
+    hub's address holds (an `&`, a quote)."""
+    from html.parser import HTMLParser
+
+    from pangeo_binder.hub.badge import badges
+
+    launch = 'https://binder.example.org/?a=1&b="x"/v2/gh/org/repo/HEAD?urlpath=lab'
+    links = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            links.extend(value for name, value in attrs if name in ("href", "src"))
+
+    Links().feed(badges(launch, 'https://binder.example.org/?a=1&b="x"')["html"])
+    assert links == [launch, 'https://binder.example.org/?a=1&b="x"/badge_logo.svg']

@@ -13,7 +13,9 @@ that is what BinderHub asks the builder to produce.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
+import string
 import urllib.parse
 from dataclasses import dataclass
 
@@ -27,7 +29,7 @@ _FIGSHARE_URL = re.compile(r"^https?://figshare\.com/(?:account/)?articles/"
                            r"(?:/(?P<version>\d+))?/?$")
 _PERSISTENT_ID = re.compile(r"[?&]persistentId=doi:(?P<doi>10\.[^&#\s]+)")
 _HYDROSHARE_ID = re.compile(r"[0-9a-f]{32}")
-_SLUG_SAFE = re.compile(r"[A-Za-z0-9]")
+_SLUG_SAFE = frozenset(string.ascii_letters + string.digits)
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,11 @@ class BinderRepo:
 
     def image_name(self, image_prefix: str, commit: str) -> str:
         """The name BinderHub gives the image of `commit` (its _safe_build_slug)."""
+        import escapism  # BinderHub's own escaping (repo2docker depends on it too)
+
         limit = 255 - len(image_prefix)
         digest = hashlib.sha256(self.build_slug.encode()).hexdigest()[:6]
-        escaped = "".join(ch if _SLUG_SAFE.match(ch) else
-                          "".join(f"-{byte:02X}" for byte in ch.encode())
-                          for ch in self.build_slug)
+        escaped = escapism.escape(self.build_slug, safe=_SLUG_SAFE, escape_char="-")
         slug = f"{escaped[:limit - 7]}-{digest}"
         return f"{image_prefix}{slug}:{commit}".replace("_", "-").lower()
 
@@ -128,5 +130,8 @@ def badges(launch_url: str, hub: str) -> dict[str, str]:
     return {
         "markdown": f"[![Binder]({logo})]({launch_url})",
         "rst": f".. image:: {logo}\n   :target: {launch_url}\n   :alt: Binder",
-        "html": f'<a href="{launch_url}"><img src="{logo}" alt="Binder"></a>',
+        # A launch URL's query holds `&` (and a hub URL may hold anything): escaped as an
+        # attribute value must be.
+        "html": f'<a href="{html.escape(launch_url)}"><img src="{html.escape(logo)}" '
+                'alt="Binder"></a>',
     }
