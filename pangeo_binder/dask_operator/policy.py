@@ -121,9 +121,14 @@ async def _mark_running_if_scheduler_is_up(name: str, namespace: str, logger) ->
         logger.info(f"Dask cluster {name}: scheduler service is up, phase Running")
 
 
-@kopf.on.field(DASK_GROUP, "v1", "daskclusters", field="status.phase", new="Pending")
+# A failure here is retried after `backoff` seconds (kopf's default: a minute), and while
+# it is pending kopf keeps the cluster's finalizer even once it is deleted: so a 403 in
+# a namespace whose session is gone ends it, and another failure is retried soon.
+@kopf.on.field(DASK_GROUP, "v1", "daskclusters", field="status.phase", new="Pending",
+               backoff=3)
 async def unstick_pending_cluster(name, namespace, logger, **_) -> None:
-    await _mark_running_if_scheduler_is_up(name, namespace, logger)
+    with _session_rights(namespace, logger):
+        await _mark_running_if_scheduler_is_up(name, namespace, logger)
 
 
 # Ownership, and the end of a cluster whose session is gone, from the cluster's own timer:
@@ -133,8 +138,10 @@ async def unstick_pending_cluster(name, namespace, logger, **_) -> None:
 SESSION_CHECK_SECONDS = 3
 
 
+# A failed look (an API server too busy to answer) is tried again at the next interval,
+# not after kopf's default minute.
 @kopf.timer(DASK_GROUP, "v1", "daskclusters", interval=SESSION_CHECK_SECONDS,
-            initial_delay=1)
+            initial_delay=1, backoff=SESSION_CHECK_SECONDS)
 async def follow_session(name, namespace, logger, **_) -> None:
     with _session_rights(namespace, logger):
         await _own_cluster(name, namespace, logger)

@@ -41,6 +41,8 @@ def test_as_written_it_is_one_line_naming_the_pins_that_cannot_be_had(
     scratch = tmp_path / "tmpdir"
     scratch.mkdir()
     before = containers(docker_engine)
+    # The corpus test builds this repository too (relaxed), under the same name.
+    images_before = images_named(docker_engine, f"{TEST_PREFIX}{NAME}")
     result = run_cli("build", str(repo), env={"TMPDIR": str(scratch)})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -56,7 +58,7 @@ def test_as_written_it_is_one_line_naming_the_pins_that_cannot_be_had(
                          "keeping its package names and dropping the pins that cannot be "
                          "met")
     assert list(scratch.iterdir()) == []
-    assert images_named(docker_engine, f"{TEST_PREFIX}{NAME}") == []
+    assert images_named(docker_engine, f"{TEST_PREFIX}{NAME}") == images_before
     assert_no_container_left(docker_engine, before)
 
 
