@@ -181,9 +181,17 @@ def containers(engine) -> set[str]:
     other test workers' images (another prefix)."""
     ours = TEST_PREFIX.partition("/")[0]
     theirs = ours.rstrip("0123456789abcdef")  # pangeo-binder-test-
-    return {c.id for c in engine.client.containers.list(all=True)
-            if not c.name.startswith("k8s_")
-            and not (theirs in (image := c.attrs["Config"]["Image"]) and ours not in image)}
+    return {c["Id"] for c in container_rows(engine)
+            if not c["Names"][0].startswith("/k8s_")
+            and not (theirs in (image := c["Image"]) and ours not in image)}
+
+
+def container_rows(engine, **filters) -> list[dict]:
+    """The engine's containers, stopped ones too, as one listing. docker-py's
+    `containers.list` inspects each listed container after listing them all, and one
+    that another test removes in between makes it raise, so the listing's own rows
+    (Id, Names, Image, Labels) are what is read."""
+    return engine.client.api.containers(all=True, filters=filters or None)
 
 
 def assert_no_container_left(engine, before: set[str], settle: float = 900) -> None:

@@ -17,7 +17,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES, run_cli, write_tree
+from conftest import EXAMPLES, container_rows, run_cli, write_tree
 from k8s_helpers import dask_leftovers, kubectl, require_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -65,8 +65,8 @@ TUTORIAL = {
 
 
 def notebook_containers(docker_engine) -> list[str]:
-    return [c.name for c in docker_engine.client.containers.list(
-        all=True, filters={"label": TEST_LABEL})]
+    return [c["Names"][0].lstrip("/")
+            for c in container_rows(docker_engine, label=TEST_LABEL)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, git, git_repo, require_registry, run_cli
+from conftest import TEST_PREFIX, container_rows, git, git_repo, require_registry, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -70,9 +70,8 @@ def leftovers(engine, repository: str) -> tuple[list[str], list[str]]:
 
     candidates = [t for image in engine.client.images.list() for t in image.tags
                   if t.startswith(f"{repository}:candidate-")]
-    smoke = [c.name for c in engine.client.containers.list(
-        all=True, filters={"label": SMOKE_LABEL})
-        if c.attrs["Config"]["Image"].startswith(f"{repository}:")]
+    smoke = [c["Names"][0].lstrip("/") for c in container_rows(engine, label=SMOKE_LABEL)
+             if c["Image"].startswith(f"{repository}:")]
     return candidates, smoke
 
 
