@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import PangeoBinderError
 from .events import Event, Phase
 from .progress import Reporter, run_stage
 
@@ -68,7 +67,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
     """
-    from .builder.rebuild import rebuilt
+    from .builder.rebuild import image_of
     from .settings import Settings
     from .spec import parse_source
 
@@ -87,16 +86,8 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
 
     def stage() -> str:
         settings.check()
-        parsed = parse_source(source, ref)
-        # Unchanged inputs of a directory: its recorded image, before any heavy import. An
-        # appendix is no input the record knows, so such a build is never looked up.
-        if not push and image_name is None and not appendix.strip() \
-                and (image := rebuilt(parsed, settings, reporter)):
-            return image
-        from .builder.pipeline import build as build_source
-
-        return build_source(parsed, settings, reporter, push=push, image_name=image_name,
-                            appendix=appendix).image
+        return image_of(parse_source(source, ref), settings, reporter, push=push,
+                        image_name=image_name, appendix=appendix)
 
     image = run_stage(reporter, stage)
     if not json_logs:
@@ -155,37 +146,23 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
 
     if source is None:
         result = run_stage(None, lambda: lock_environment(environment, output, upgrade))
-        click.echo(f"locked {len(result.pins)} packages", err=True)  # type: ignore[attr-defined]
+        click.echo(f"locked {len(result.pins)} packages", err=True)
         return
 
-    from .events import ignore
+    from .builder.pipeline import lock_repository
     from .settings import Settings
     from .spec import parse_source
 
-    def stage() -> object:
-        from .builder.detect import detect
-        from .builder.fetch import checkout
-        from .builder.kinds import Context, choose
-        from .builder.lock import BASE_PYTHON, load_base_lock
-        from .builder.pipeline import resolver_sandbox
-        from .engine import Engine
-
+    def stage():
         settings = Settings.from_env().with_overrides(relax=relax or None)
-        settings.check()
-        with checkout(parse_source(source, ref), ignore) as files:
-            config = detect(files, BASE_PYTHON, settings.relax)
-            if config.dockerfile:
-                raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
-            sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)
-            ctx = Context(files, config, load_base_lock(), settings, sandbox, ignore)
-            return choose(config, files, ignore, settings.relax).lock(ctx)
+        return lock_repository(parse_source(source, ref), settings)
 
     repo_lock = run_stage(None, stage)
     if repo_lock is None:
         click.echo("pangeo-binder: error: the repository has no requirements to lock",
                    err=True)
         sys.exit(1)
-    text = repo_lock.text  # type: ignore[attr-defined]
+    text = repo_lock.text
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -208,23 +185,11 @@ def badge(source: str, hub_url: str, ref: str | None, open_path: str | None,
           formats: tuple[str, ...], check: bool, image_prefix: str | None) -> None:
     """Print "launch binder" badges of SOURCE (gh:, gl:, gist:, a git URL or a record) on
     a BinderHub, opening JupyterLab (at a file with --open)."""
-    from .hub.badge import BinderRepo, badges
-    from .spec import parse_source
+    from .hub.badge import badge_of, badges
 
-    def stage() -> tuple[str, tuple[str, bool] | None]:
-        parsed = parse_source(source, ref)
-        repo = BinderRepo.of(parsed)
-        wanted = getattr(parsed, "ref", None) or "HEAD"  # a record has none
-        urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
-        built = None
-        if check:
-            prefix = image_prefix or os.environ.get("PANGEO_BINDER_IMAGE_PREFIX")
-            if not prefix:
-                raise PangeoBinderError("--check needs the hub's --image-prefix")
-            built = repo.built_image(prefix, wanted)
-        return repo.launch_url(hub_url, wanted, urlpath), built
-
-    url, built = run_stage(None, stage)  # type: ignore[misc]
+    prefix = image_prefix or os.environ.get("PANGEO_BINDER_IMAGE_PREFIX")
+    shown = run_stage(None, lambda: badge_of(source, hub_url, ref, open_path, check, prefix))
+    url, built = shown.launch_url, shown.built
     texts = badges(url, hub_url)
     click.echo("\n\n".join(texts[name] for name in formats))
     if built is not None:
@@ -247,19 +212,17 @@ def _build_workshop(workshop, settings, reporter: Reporter, parallel: int,
 
     built = run_stage(reporter, lambda: build_workshop(workshop, settings, reporter,
                                                        parallel, appendix))
-    failed = [b for b in built if b.image is None]  # type: ignore[union-attr]
-    for result in built:  # type: ignore[union-attr]
-        state = "FAILED" if result.image is None else ("cached" if result.cached else "built")
-        line = f"{state:>7}  {result.source}  {result.image or result.error}"
+    failed = [b for b in built if b.image is None]
+    for result in built:
         if reporter.json_logs:
             reporter(Event(Phase.FAILED if result.image is None else Phase.BUILT,
-                           line.strip(), image=result.image))
+                           result.summary_line().strip(), image=result.image))
         else:
-            click.echo(line, err=True)
+            click.echo(result.summary_line(), err=True)
     if failed:
         reporter.fail(f"error: {len(failed)} of {len(built)} repositories failed to build")
         sys.exit(1)
-    images = [b.image for b in built] + list(workshop.images)  # type: ignore[union-attr]
+    images = [b.image for b in built if b.image] + list(workshop.images)
     if not reporter.json_logs:
         for image in images:
             click.echo(image)
@@ -313,7 +276,7 @@ def prewarm_start(workshop_file: Path, kubeconfig: Path | None, context: str | N
     images = _build_workshop(workshop, Settings.from_env(), reporter, parallel)
     status = run_stage(reporter, lambda: start_pool(
         connect(kubeconfig, context), workshop, images, reporter, timeout))
-    click.echo(status.summary(), err=True)  # type: ignore[attr-defined]
+    click.echo(status.summary(), err=True)
 
 
 @prewarm.command("status")
@@ -407,7 +370,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     session (least-privilege ServiceAccount, capped namespace, pod, service) where
     `KubeCluster()` gives the user a Dask cluster of their own, and says how to reach it.
     """
-    from .builder.pipeline import build as build_source
+    from .builder.rebuild import image_of
     from .engine import Engine
     from .sessions.dask_policy import DaskCaps
     from .sessions.launch import KubeTarget, launch_kubernetes, launch_local
@@ -416,7 +379,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
 
     reporter = Reporter(json_logs, False)
 
-    def stage() -> object:
+    def stage() -> str:
         settings = Settings.from_env()
         caps = DaskCaps(max_workers=max_workers, worker_cores=worker_cores,
                         worker_cores_limit=worker_cores_limit, worker_memory=worker_memory,
@@ -424,7 +387,7 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
                         idle_timeout=idle_timeout)
         image = target
         if looks_like_source(target):
-            image = build_source(parse_source(target, ref), settings, reporter).image
+            image = image_of(parse_source(target, ref), settings, reporter)
         if use_kubernetes:
             session = launch_kubernetes(
                 image, KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,
@@ -506,14 +469,14 @@ def test_command(source: str, notebooks: tuple[str, ...], ref: str | None, paral
     times out.
     """
     from .checks.notebook_report import check_writable, write_reports
-    from .checks.notebooks import NotebookOptions, check_notebooks
+    from .checks.notebooks import NotebookOptions, NotebookReport, check_notebooks
     from .settings import Settings
 
     if no_network and use_kubernetes:
         raise click.UsageError("--no-network runs on the local engine only")
     reporter = Reporter(json_logs, verbose)
 
-    def stage() -> object:
+    def stage() -> NotebookReport:
         check_writable(junit_file, markdown_file)
         options = NotebookOptions(notebooks=notebooks, exclude=exclude, parallel=parallel,
                                   timeout=timeout, cell_timeout=cell_timeout,
@@ -536,7 +499,7 @@ def test_command(source: str, notebooks: tuple[str, ...], ref: str | None, paral
 
     report = run_stage(reporter, stage)
     _draw_notebook_report(report, reporter)
-    if not report.passed:  # type: ignore[attr-defined]
+    if not report.passed:
         sys.exit(1)
 
 
@@ -574,11 +537,11 @@ def verify(image: str, sbom_file: Path | None, as_json: bool) -> None:
     import json
 
     from .checks.sbom import check_writable, write_sbom
-    from .checks.verify import inspect_image, plain_lines, rich_table
+    from .checks.verify import Verification, inspect_image, plain_lines, rich_table
     from .engine import Engine
     from .settings import Settings
 
-    def stage() -> object:
+    def stage() -> Verification:
         check_writable(sbom_file)
         result = inspect_image(image, Engine(Settings.from_env().docker_cli))
         if sbom_file is not None:
@@ -587,14 +550,14 @@ def verify(image: str, sbom_file: Path | None, as_json: bool) -> None:
 
     result = run_stage(Reporter(False, False), stage, error_code=2)
     if as_json:
-        click.echo(json.dumps(result.to_json()))  # type: ignore[attr-defined]
-    elif sys.stdout.isatty() and not result.matches:  # type: ignore[attr-defined]
+        click.echo(json.dumps(result.to_json()))
+    elif sys.stdout.isatty() and not result.matches:
         from rich.console import Console
 
         Console(highlight=False).print(rich_table(result))
     else:
-        for line in plain_lines(result):  # type: ignore[arg-type]
+        for line in plain_lines(result):
             click.echo(line)
     if not as_json:
-        click.echo(result.summary, err=True)  # type: ignore[attr-defined]
-    sys.exit(0 if result.matches else 1)  # type: ignore[attr-defined]
+        click.echo(result.summary, err=True)
+    sys.exit(0 if result.matches else 1)

@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cached_property
+from typing import TypeVar
 
 from .credentials import redact
 from .errors import PangeoBinderError
 from .events import Event, Phase
+
+T = TypeVar("T")
 
 # Terminal control sequences (colours, cursor moves), which a repository's build output
 # may carry: dropped where the stream is no terminal, as click.echo drops them.
@@ -151,8 +154,8 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated("terminated (SIGTERM)")
 
 
-def run_stage(reporter: Reporter | None, stage: Callable[[], object],
-              error_code: int = 1) -> object:
+def run_stage(reporter: Reporter | None, stage: Callable[[], T],
+              error_code: int = 1) -> T:
     """Run a stage; a user error becomes one line (on stderr, or with JSON logs the
     last `failed` event) and exit code `error_code`; Ctrl-C and SIGTERM stop it cleanly."""
     failed = reporter or Reporter(False, False)

@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..engine import Engine
-from ..errors import BuildError
-from ..events import Emit, Event, Phase
+from ..errors import BuildError, PangeoBinderError
+from ..events import Emit, Event, Phase, ignore
 from ..settings import Settings
 from ..spec import LocalSource, Source, slug
 from . import rebuild
@@ -38,6 +39,9 @@ from .plan import (
 )
 from .relax import RELAXED_LABEL, dropped_pins, label
 from .sandbox import Sandbox
+
+if TYPE_CHECKING:  # conda's modules load only for conda repositories
+    from .conda import CondaLock
 
 
 @dataclass(frozen=True)
@@ -254,3 +258,17 @@ def build(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
     emit(Event(Phase.BUILT, f"Built {plan.image}", image=plan.image))
     return BuildResult(image=plan.image, content_hash=plan.content_hash, cached=cached,
                        revision=revision, pushed=push)
+
+
+def lock_repository(source: Source, settings: Settings) -> Lock | CondaLock | None:
+    """`pangeo-binder lock SOURCE`: the lock a build of `source` would make (a pip lock
+    or a conda lock), or None when the repository has nothing to lock. Asks the Docker
+    engine for nothing but the resolver's sandbox."""
+    settings.check()
+    with checkout(source, ignore) as files:
+        config = detect(files, BASE_PYTHON, settings.relax)
+        if config.dockerfile:
+            raise PangeoBinderError(f"{config.dockerfile} builds as is: nothing to lock")
+        sandbox = resolver_sandbox(Engine(settings.docker_cli), settings, ignore)
+        ctx = Context(files, config, load_base_lock(), settings, sandbox, ignore)
+        return choose(config, files, ignore, settings.relax).lock(ctx)

@@ -339,10 +339,9 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
     started, wall = time.monotonic(), datetime.now(UTC)
     image = target
     if looks_like_source(target):
-        from ..builder.rebuild import rebuilt
+        from ..builder.rebuild import image_of
 
-        source = parse_source(target, ref)
-        image = rebuilt(source, settings, emit) or _build(source, settings, emit)
+        image = image_of(parse_source(target, ref), settings, emit)
     elif ref is not None:
         raise NotebookTestError(f"--ref needs a source to build; {target} is an image")
     if run is None:
@@ -351,9 +350,3 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
         results = run(image, options, emit)
     return NotebookReport(target=target, image=image, results=results,
                           duration=round(time.monotonic() - started, 2), started=wall)
-
-
-def _build(source, settings: Settings, emit: Emit) -> str:
-    from ..builder.pipeline import build
-
-    return build(source, settings, emit).image

@@ -19,8 +19,8 @@ import string
 import urllib.parse
 from dataclasses import dataclass
 
-from ..errors import SourceError
-from ..spec import GitSource, RecordSource, Source
+from ..errors import PangeoBinderError, SourceError
+from ..spec import GitSource, RecordSource, Source, parse_source
 
 _GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 _ZENODO_URL = re.compile(r"^https?://(?:sandbox\.)?zenodo\.org/records?/(?P<id>\d+)/?$")
@@ -135,3 +135,27 @@ def badges(launch_url: str, hub: str) -> dict[str, str]:
         "html": f'<a href="{html.escape(launch_url)}"><img src="{html.escape(logo)}" '
                 'alt="Binder"></a>',
     }
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What `pangeo-binder badge` prints: the launch URL, and with --check the image
+    BinderHub would launch and whether the registry holds it."""
+
+    launch_url: str
+    built: tuple[str, bool] | None = None
+
+
+def badge_of(source: str, hub: str, ref: str | None = None, open_path: str | None = None,
+             check: bool = False, image_prefix: str | None = None) -> Badge:
+    """The badge of `source` on the BinderHub at `hub`, opening JupyterLab (at
+    `open_path`); with `check`, also whether the image BinderHub would launch (named
+    with the hub's `image_prefix`) is built."""
+    if check and not image_prefix:
+        raise PangeoBinderError("--check needs the hub's --image-prefix")
+    parsed = parse_source(source, ref)
+    repo = BinderRepo.of(parsed)
+    wanted = getattr(parsed, "ref", None) or "HEAD"  # a record has none
+    urlpath = f"lab/tree/{open_path.lstrip('/')}" if open_path else "lab"
+    built = repo.built_image(image_prefix, wanted) if check and image_prefix else None
+    return Badge(repo.launch_url(hub, wanted, urlpath), built)

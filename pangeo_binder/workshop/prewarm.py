@@ -36,6 +36,11 @@ class BuiltRepo:
     cached: bool = False
     error: str | None = None
 
+    def summary_line(self) -> str:
+        """Its line of `build --from`'s summary: FAILED, cached or built; source; image."""
+        state = "FAILED" if self.image is None else ("cached" if self.cached else "built")
+        return f"{state:>7}  {self.source}  {self.image or self.error}"
+
 
 def build_workshop(workshop: Workshop, settings: Settings, emit: Emit,
                    parallel: int = 2, appendix: str = "") -> list[BuiltRepo]:
