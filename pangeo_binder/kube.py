@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import waiting
 from .dask_operator.contract import USER_ANNOTATION
 from .errors import PangeoBinderError
+from .waiting import Deadline
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -114,14 +116,14 @@ def ensure(api, manifest: Mapping[str, Any], *, wait_for_quota: float = 0,
 
     obj = object_from_spec(dict(manifest), api=api)
     what = f"cannot create {manifest['kind']} {manifest['metadata']['name']}"
-    deadline = time.monotonic() + wait_for_quota
+    deadline = Deadline(wait_for_quota)
     with kubernetes_errors(what):
         while not obj.exists():
             try:
                 obj.create()
             except kr8s.ServerError as exc:
                 reason = str(getattr(exc.status, "message", "") or exc)
-                if "exceeded quota" not in reason or time.monotonic() > deadline:
+                if "exceeded quota" not in reason or deadline.passed():
                     raise
                 if on_wait:
                     on_wait(f"waiting for quota ({reason.split(': ', 1)[-1][:160]})")
@@ -143,8 +145,4 @@ def delete_if_present(obj, *, force: bool = False) -> bool:
 
 def wait_for(condition: Callable[[], bool], timeout: float, message: str) -> None:
     """Poll `condition` each second; raise KubernetesError(message) after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise KubernetesError(message)
-        time.sleep(1)
+    waiting.wait_for(condition, timeout, timed_out=lambda _: KubernetesError(message))

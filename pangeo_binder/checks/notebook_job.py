@@ -15,7 +15,6 @@ namespace too when the run made it.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 
 from ..dask_operator.admission import tls_env
@@ -39,6 +38,7 @@ from ..sessions.objects import (
     pod_security,
     session_resources,
 )
+from ..waiting import Waiting, wait_until
 from .notebooks import (
     RUNNER,
     STARTUP_SECONDS,
@@ -181,8 +181,7 @@ def _wait_for_pod(api, namespace: str, names: JobNames, emit: Emit, timeout: flo
     None when the pod is gone (the watchdog's doing)."""
     from kr8s.objects import Job
 
-    deadline, said = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
+    def started():
         with kubernetes_errors(f"cannot read Job {names.job}"):
             pods = _pods(api, namespace, names)
             if not pods and not Job(names.job, namespace=namespace, api=api).exists():
@@ -203,11 +202,12 @@ def _wait_for_pod(api, namespace: str, names: JobNames, emit: Emit, timeout: flo
             refused = _refusal(api, namespace, names.job)
             if refused:
                 raise KubernetesError(f"the Job's pod was refused: {refused}")
-        if message != said:
-            emit(Event(Phase.TESTING, message))
-            said = message
-        time.sleep(0.5)
-    raise KubernetesError(f"the Job's pod did not start within {timeout:.0f}s")
+        return Waiting(message)
+
+    return wait_until(started, timeout, every=0.5,
+                      tell=lambda message: emit(Event(Phase.TESTING, message)),
+                      timed_out=lambda _: KubernetesError(
+                          f"the Job's pod did not start within {timeout:.0f}s"))
 
 
 def _refusal(api, namespace: str, job: str) -> str | None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +37,7 @@ from ..kube import (
     user_slug,
     wait_for,
 )
+from ..waiting import Deadline, Waiting, wait_until
 from .dask_policy import DaskCaps, session_dask_env
 from .dask_tls import ensure_credentials
 from .objects import (
@@ -136,6 +134,7 @@ def launch_local(image: str, engine: Engine, emit: Emit, timeout: float = 120) -
     """Run `image` on the local engine (once: a second launch finds the first) and wait
     until JupyterLab answers."""
     import docker.errors
+    import httpx
 
     name = _local_name(image)
     try:
@@ -152,26 +151,30 @@ def launch_local(image: str, engine: Engine, emit: Emit, timeout: float = 120) -
         )
     token = next(v.split("=", 1)[1] for v in container.attrs["Config"]["Env"]
                  if v.startswith("JUPYTER_TOKEN="))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answering() -> str | Waiting:
         container.reload()
         if container.status in ("exited", "dead"):
             logs = container.logs(tail=5).decode(errors="replace").strip().splitlines()
-            container.remove(force=True)
             raise PangeoBinderError(f"the session exited: {(logs or ['no output'])[-1]}")
         ports = container.ports.get("8888/tcp") or []
         if ports:
             base = f"http://127.0.0.1:{ports[0]['HostPort']}"
             try:
-                urllib.request.urlopen(f"{base}/api", timeout=2)
-                url = f"{base}/lab?token={token}"
-                emit(Event(Phase.READY, f"JupyterLab is ready at {url}"))
-                return LocalSession(container=name, image=image, url=url)
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                httpx.get(f"{base}/api", timeout=2).raise_for_status()
+                return f"{base}/lab?token={token}"
+            except httpx.HTTPError:  # not listening yet, or not answering yet
                 pass
-        time.sleep(0.1)  # JupyterLab starts in about 2 s: every tenth counts
-    container.remove(force=True)
-    raise PangeoBinderError(f"JupyterLab did not answer within {timeout:.0f}s")
+        return Waiting()
+
+    try:
+        # JupyterLab starts in about 2 s: every tenth of a second counts.
+        url = wait_until(answering, timeout, every=0.1, timed_out=lambda _: PangeoBinderError(
+            f"JupyterLab did not answer within {timeout:.0f}s"))
+    except BaseException:
+        container.remove(force=True)
+        raise
+    emit(Event(Phase.READY, f"JupyterLab is ready at {url}"))
+    return LocalSession(container=name, image=image, url=url)
 
 
 def stop_local(image: str, engine: Engine) -> bool:
@@ -312,15 +315,13 @@ def delete_session_namespace(api, namespace: str, hub_account: str | None,
 
 
 def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    said = ""
-    while time.monotonic() < deadline:
+    def ready() -> bool | Waiting:
         with kubernetes_errors(f"cannot read pod {pod.name}"):
             pod.refresh()
         status = pod.raw.get("status", {})
         conditions = {c["type"]: c for c in status.get("conditions", [])}
         if conditions.get("Ready", {}).get("status") == "True":
-            return
+            return True
         message = status.get("phase", "Pending")
         scheduled = conditions.get("PodScheduled", {})
         if scheduled.get("status") == "False" and scheduled.get("message"):
@@ -331,11 +332,13 @@ def _wait_until_ready(pod, emit: Emit, timeout: float) -> None:
                 message = f"{waiting.get('reason')}: {waiting.get('message', '')}".strip(": ")
                 if waiting.get("reason") in _HOPELESS:
                     raise KubernetesError(f"the session cannot start: {message}")
-        if message != said:
-            emit(Event(Phase.LAUNCHING, message))
-            said = message
-        time.sleep(0.25)  # with the pod's readiness probed every second
-    raise KubernetesError(f"the session was not ready within {timeout:.0f}s ({said})")
+        return Waiting(message)
+
+    # Asked four times a second, with the pod's readiness probed every second.
+    wait_until(ready, timeout, every=0.25,
+               tell=lambda message: emit(Event(Phase.LAUNCHING, message)),
+               timed_out=lambda said: KubernetesError(
+                   f"the session was not ready within {timeout:.0f}s ({said})"))
 
 
 def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit,
@@ -358,17 +361,17 @@ def launch_kubernetes(image: str, target: KubeTarget, caps: DaskCaps, emit: Emit
                     f"(pangeo-binder stop --kubernetes --user {target.user})")
     emit(Event(Phase.LAUNCHING, f"{'Found' if reused else 'Creating'} the session of "
                                 f"{target.user} in namespace {names.namespace}"))
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     with kubernetes_errors(f"cannot read namespace {names.namespace}"):
         created_namespace = not Namespace(names.namespace, api=api).exists()
     try:
         _ensure_namespace(api, names, target, caps)
         for manifest in session_manifests(image, target, caps, secrets.token_hex(16)):
-            check_owner(ensure(api, manifest, wait_for_quota=deadline - time.monotonic(),
+            check_owner(ensure(api, manifest, wait_for_quota=deadline.left(),
                                on_wait=lambda why: emit(Event(Phase.LAUNCHING, why))),
                         target)
         pod = Pod.get(names.session, namespace=names.namespace, api=api)
-        _wait_until_ready(pod, emit, deadline - time.monotonic())
+        _wait_until_ready(pod, emit, deadline.left())
         secret = Secret.get(names.token, namespace=names.namespace, api=api)
         token = base64.b64decode(secret.raw["data"]["token"]).decode()
     except BaseException:

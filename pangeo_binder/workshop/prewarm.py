@@ -10,7 +10,6 @@ again updates the image list and the seats in place.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ..errors import PangeoBinderError
 from ..events import Emit, Event, Phase, ignore
 from ..kube import KubernetesError, delete_if_present, kubernetes_errors, wait_for
 from ..settings import Settings
+from ..waiting import Waiting, wait_until
 from .config import Workshop
 from .objects import IMAGES_ANNOTATION, PULLER, SEATS, pool_objects
 
@@ -161,25 +161,23 @@ def start_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
 
 def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
                    timeout: float) -> PoolStatus:
-    deadline = time.monotonic() + timeout
-    said = ""
-    while True:
+    def pulled() -> PoolStatus | Waiting:
         status = pool_status(api, workshop)
-        line = "; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes) or \
-            "waiting for the puller pods"
-        if line != said:
-            emit(Event(Phase.LAUNCHING, f"images pulled per node: {line}"))
-            said = line
         if status.problems:
             raise KubernetesError(f"cannot prewarm {status.problems[0]}; fix the workshop "
                                   "file and run prewarm again")
         if status.ready and tuple(status.images) == tuple(images):
-            emit(Event(Phase.READY, status.summary()))
             return status
-        if time.monotonic() > deadline:
-            raise KubernetesError(f"not every node pulled the images in {timeout:.0f}s "
-                                  f"({line})")
-        time.sleep(2)
+        return Waiting("; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes)
+                       or "waiting for the puller pods")
+
+    status = wait_until(pulled, timeout, every=2,
+                        tell=lambda line: emit(Event(Phase.LAUNCHING,
+                                                     f"images pulled per node: {line}")),
+                        timed_out=lambda line: KubernetesError(
+                            f"not every node pulled the images in {timeout:.0f}s ({line})"))
+    emit(Event(Phase.READY, status.summary()))
+    return status
 
 
 def pool_status(api, workshop: Workshop) -> PoolStatus:
