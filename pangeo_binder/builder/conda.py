@@ -24,6 +24,7 @@ import sys
 import tempfile
 import tomllib
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -460,7 +461,7 @@ def resolve_conda_lock(checkout: Checkout, environment_file: str | None,
 def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Path]:
     """Every locked package, from its locked URL, checked against its sha256; kept in a
     cache addressed by that hash. Returns file name -> cached file."""
-    from urllib.request import urlopen  # loads ssl and http: only when fetching
+    import httpx  # loads ssl and http: only when fetching
 
     store = cache_dir / "conda-pkgs"
     files = {}
@@ -476,10 +477,8 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
                                              suffix=".part", delete=False) as out:
                 partial = Path(out.name)
             try:
-                with urlopen(package.url, timeout=60) as response, \
-                        partial.open("wb") as out:
-                    shutil.copyfileobj(response, out)
-            except OSError as exc:
+                _download(package.url, partial, httpx)
+            except (OSError, httpx.HTTPError) as exc:
                 partial.unlink(missing_ok=True)
                 raise LockError(f"cannot fetch {package.url}: {exc}") from None
             digest = hashlib.sha256(partial.read_bytes()).hexdigest()
@@ -492,6 +491,22 @@ def fetch_packages(lock: CondaLock, cache_dir: Path, emit: Emit) -> dict[str, Pa
             os.replace(partial, cached)
         files[package.filename] = cached
     return files
+
+
+def _download(url: str, to: Path, httpx) -> None:
+    """`url`'s bytes into `to`: a channel on this machine (file://, as a local channel's
+    locked URLs are) is copied, any other is fetched over HTTP(S)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        shutil.copyfile(urllib.request.url2pathname(parts.path), to)
+        return
+    with httpx.stream("GET", url, timeout=60, follow_redirects=True) as response, \
+            to.open("wb") as out:
+        if response.status_code != 200:  # httpx's own text of it is two lines
+            raise OSError(f"the server answered {response.status_code} "
+                          f"{response.reason_phrase}")
+        for chunk in response.iter_bytes():
+            out.write(chunk)
 
 
 def install_manifest(lock: CondaLock) -> str:
