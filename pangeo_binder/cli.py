@@ -67,7 +67,7 @@ def build(source: str | None, workshop_file: Path | None, parallel: int, ref: st
     Prints the image name on stdout. With --from, builds and pushes a workshop's
     repositories a few at a time and prints a summary.
     """
-    from .builder.rebuild import image_of
+    from .builder.build_or_reuse import image_of
     from .settings import Settings
     from .spec import parse_source
 
@@ -370,10 +370,11 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     session (least-privilege ServiceAccount, capped namespace, pod, service) where
     `KubeCluster()` gives the user a Dask cluster of their own, and says how to reach it.
     """
-    from .builder.rebuild import image_of
+    from .builder.build_or_reuse import image_of
     from .engine import Engine
     from .sessions.dask_policy import DaskCaps
-    from .sessions.launch import KubeTarget, launch_kubernetes, launch_local
+    from .sessions.launch import launch_kubernetes, launch_local
+    from .sessions.objects import KubeTarget
     from .settings import Settings
     from .spec import looks_like_source, parse_source
 
@@ -408,7 +409,8 @@ def stop(image: str | None, use_kubernetes: bool, kubeconfig: Path | None,
     """Stop a session: the local one running IMAGE, or with --kubernetes the user's
     session with its Dask clusters and RBAC objects."""
     from .engine import Engine
-    from .sessions.launch import KubeTarget, stop_kubernetes, stop_local
+    from .sessions.launch import stop_kubernetes, stop_local
+    from .sessions.objects import KubeTarget
     from .settings import Settings
 
     reporter = Reporter(False, False)
@@ -485,7 +487,7 @@ def test_command(source: str, notebooks: tuple[str, ...], ref: str | None, paral
         if use_kubernetes:
             from .checks.notebook_job import JobTarget, job_runner
             from .sessions.dask_policy import DaskCaps
-            from .sessions.launch import KubeTarget
+            from .sessions.objects import KubeTarget
 
             run = job_runner(JobTarget(
                 KubeTarget(user=user, namespace=namespace, kubeconfig=kubeconfig,

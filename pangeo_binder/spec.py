@@ -202,10 +202,28 @@ def _doi_provider(doi: str) -> str | None:
                 None)
 
 
+# Other instances of these services (an institution's Dataverse, a Zenodo of its own):
+# PROVIDER=URL pairs, comma-separated.
+CONTENT_HOSTS_VARIABLE = "PANGEO_BINDER_CONTENT_HOSTS"
+CONFIGURABLE = ("zenodo", "figshare", "dataverse", "swh")
+
+
+def content_hosts() -> tuple[tuple[str, str], ...]:
+    """(provider, base URL) pairs of PANGEO_BINDER_CONTENT_HOSTS."""
+    hosts = []
+    for item in filter(None, (p.strip() for p in
+                              os.environ.get(CONTENT_HOSTS_VARIABLE, "").split(","))):
+        name, _, base = item.partition("=")
+        name, base = name.strip().lower(), base.strip().rstrip("/")
+        if name not in CONFIGURABLE or not base.startswith(("https://", "http://")):
+            raise SourceError(f"{CONTENT_HOSTS_VARIABLE}: {item!r} is not PROVIDER=URL with "
+                              f"PROVIDER one of {', '.join(CONFIGURABLE)}")
+        hosts.append((name, base))
+    return tuple(hosts)
+
+
 def _configured_record_url(url: str) -> str | None:
     """The provider of a URL under a content host of PANGEO_BINDER_CONTENT_HOSTS."""
-    from .builder.records import content_hosts
-
     return next((name for name, base in content_hosts() if url.startswith(base + "/")), None)
 
 

@@ -192,7 +192,7 @@ def test_the_job_pod_is_made_like_a_session_pod_and_passes_admission():
     from pangeo_binder.checks.notebook_job import JobNames, JobTarget, job_manifest
     from pangeo_binder.checks.notebooks import NotebookOptions
     from pangeo_binder.dask_operator.admission import Policy, Session, pod_violations
-    from pangeo_binder.sessions.launch import KubeTarget
+    from pangeo_binder.sessions.objects import KubeTarget
 
     names = JobNames.new("ada-lovelace")
     job = job_manifest("registry.example.org/tutorial:abc", NotebookOptions(timeout=60),

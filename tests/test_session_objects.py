@@ -16,8 +16,13 @@ from pangeo_binder.sessions.dask_policy import (
     quantity,
     session_dask_env,
 )
-from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_manifests
-from pangeo_binder.sessions.objects import credentials_labels, session_namespace
+from pangeo_binder.sessions.launch import session_manifests
+from pangeo_binder.sessions.objects import (
+    KubeTarget,
+    SessionNames,
+    credentials_labels,
+    session_namespace,
+)
 
 IMAGE = "registry.example.org/binder-org-repo:0123456789abcdef"
 

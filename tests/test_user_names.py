@@ -14,7 +14,8 @@ from pangeo_binder.checks.notebooks import NotebookOptions
 from pangeo_binder.hub.hooks import NAMESPACE_TEMPLATE
 from pangeo_binder.kube import USER_ANNOTATION, made_for, user_slug
 from pangeo_binder.sessions.dask_policy import DaskCaps
-from pangeo_binder.sessions.launch import KubeTarget, SessionNames, session_manifests
+from pangeo_binder.sessions.launch import session_manifests
+from pangeo_binder.sessions.objects import KubeTarget, SessionNames
 
 # What KubeSpawner 7.1.0 (the hub image's, environments/pangeo-binder/requirements.lock)
 # makes of NAMESPACE_TEMPLATE for each user: recorded from `KubeSpawner(...).namespace`

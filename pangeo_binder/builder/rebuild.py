@@ -92,21 +92,6 @@ def rebuilt(source: Source, settings: Settings, emit: Emit) -> str | None:
     return image
 
 
-def image_of(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
-             image_name: str | None = None, appendix: str = "") -> str:
-    """The image of `source`: the recorded one when its inputs are unchanged, else the
-    pipeline's build. The one way in for every command that builds (`build`, `test`), so
-    that the shortcut's conditions live here only: a pushed or explicitly named image is
-    always asked of the pipeline, and an appendix is no input the record knows."""
-    if not push and image_name is None and not appendix.strip() \
-            and (image := rebuilt(source, settings, emit)):
-        return image
-    from .pipeline import build  # only now: the heavy imports a cache hit never loads
-
-    return build(source, settings, emit, push=push, image_name=image_name,
-                 appendix=appendix).image
-
-
 def remembering(emit: Emit) -> tuple[Emit, list[str]]:
     """`emit`, and the list of the notices and warnings it passes on: a rebuild says
     them again, since they are about the inputs, not about that one build."""

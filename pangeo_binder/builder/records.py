@@ -50,14 +50,12 @@ from urllib.parse import urlsplit
 
 from ..errors import PangeoBinderError, SourceError
 from ..events import Emit, Event, Phase
-from ..spec import RecordSource, without_credentials
+from ..spec import RecordSource, content_hosts, without_credentials
 
 DOI_RESOLVER_VARIABLE = "PANGEO_BINDER_DOI_RESOLVER"
-CONTENT_HOSTS_VARIABLE = "PANGEO_BINDER_CONTENT_HOSTS"
 DEFAULT_DOI_RESOLVER = "https://doi.org"
 # The providers tried for a DOI or URL of no known service, in repo2docker's order.
 PROVIDER_ORDER = ("zenodo", "figshare", "hydroshare", "dataverse", "ckan", "swh")
-CONFIGURABLE = ("zenodo", "figshare", "dataverse", "swh")
 # JSON keys under which the services' listings name a record's files.
 _FILE_NAME_KEYS = frozenset({"key", "name", "filename", "label", "directoryLabel",
                              "originalFileName"})
@@ -75,20 +73,6 @@ class FetchedRecord:
 
 def doi_resolver() -> str:
     return (os.environ.get(DOI_RESOLVER_VARIABLE) or DEFAULT_DOI_RESOLVER).rstrip("/")
-
-
-def content_hosts() -> tuple[tuple[str, str], ...]:
-    """(provider, base URL) pairs of PANGEO_BINDER_CONTENT_HOSTS."""
-    hosts = []
-    for item in filter(None, (p.strip() for p in
-                              os.environ.get(CONTENT_HOSTS_VARIABLE, "").split(","))):
-        name, _, base = item.partition("=")
-        name, base = name.strip().lower(), base.strip().rstrip("/")
-        if name not in CONFIGURABLE or not base.startswith(("https://", "http://")):
-            raise SourceError(f"{CONTENT_HOSTS_VARIABLE}: {item!r} is not PROVIDER=URL with "
-                              f"PROVIDER one of {', '.join(CONFIGURABLE)}")
-        hosts.append((name, base))
-    return tuple(hosts)
 
 
 def resolve_doi(doi: str) -> str:

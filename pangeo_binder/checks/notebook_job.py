@@ -30,8 +30,10 @@ from ..kube import (
     wait_for,
 )
 from ..sessions.dask_policy import DaskCaps, session_dask_env
-from ..sessions.launch import KubeTarget, SessionNames, mark_owner, prepare_user_access
+from ..sessions.launch import mark_owner, prepare_user_access
 from ..sessions.objects import (
+    KubeTarget,
+    SessionNames,
     container_security,
     env_list,
     labels,

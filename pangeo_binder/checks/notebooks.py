@@ -339,7 +339,7 @@ def check_notebooks(target: str, ref: str | None, options: NotebookOptions, sett
     started, wall = time.monotonic(), datetime.now(UTC)
     image = target
     if looks_like_source(target):
-        from ..builder.rebuild import image_of
+        from ..builder.build_or_reuse import image_of
 
         image = image_of(parse_source(target, ref), settings, emit)
     elif ref is not None:

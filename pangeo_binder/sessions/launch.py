@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..dask_operator.admission import tls_env
 from ..dask_operator.contract import (
@@ -41,6 +40,8 @@ from ..waiting import Deadline, Waiting, wait_until
 from .dask_policy import DaskCaps, session_dask_env
 from .dask_tls import ensure_credentials
 from .objects import (
+    KubeTarget,
+    SessionNames,
     access_objects,
     credentials_labels,
     session_namespace,
@@ -57,39 +58,6 @@ class LocalSession:
     container: str
     image: str
     url: str  # with the token
-
-
-@dataclass(frozen=True)
-class KubeTarget:
-    user: str
-    namespace: str | None = None  # default: pangeo-<user>, one namespace per user
-    kubeconfig: Path | None = None
-    context: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionNames:
-    namespace: str
-    account: str
-    role: str
-    quota: str
-    token: str
-    session: str
-    ingress: str
-    egress: str
-
-    @classmethod
-    def of(cls, target: KubeTarget) -> SessionNames:
-        # As the hub's NAMESPACE_TEMPLATE: one user, one namespace, by either path.
-        base = f"pangeo-{user_slug(target.user)}"
-        return cls(namespace=target.namespace or base, account=base, role=f"{base}-dask",
-                   quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session",
-                   ingress=f"{base}-ingress", egress=f"{base}-egress")
-
-    def own_namespace(self, target: KubeTarget) -> bool:
-        """Whether the namespace is the one made for this user alone (not one named on
-        the command line, which several users' sessions may share)."""
-        return self.namespace == f"pangeo-{user_slug(target.user)}"
 
 
 def mark_owner(manifests: list[dict], user: str) -> list[dict]:

@@ -10,7 +10,9 @@ user's slug (`kube.user_slug`; the exact name goes in an annotation, `mark_owner
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ..dask_operator.contract import (
     HUB_ACCOUNT_ANNOTATION,
@@ -24,12 +26,43 @@ from ..dask_operator.contract import (
     USER_LABEL,
 )
 from ..dask_operator.pod_security import NB_UID
+from ..kube import user_slug
 from .dask_policy import DaskCaps
 
-if TYPE_CHECKING:
-    from .launch import SessionNames
-
 Object = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    user: str
+    namespace: str | None = None  # default: pangeo-<user>, one namespace per user
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionNames:
+    namespace: str
+    account: str
+    role: str
+    quota: str
+    token: str
+    session: str
+    ingress: str
+    egress: str
+
+    @classmethod
+    def of(cls, target: KubeTarget) -> SessionNames:
+        # As the hub's NAMESPACE_TEMPLATE: one user, one namespace, by either path.
+        base = f"pangeo-{user_slug(target.user)}"
+        return cls(namespace=target.namespace or base, account=base, role=f"{base}-dask",
+                   quota=f"{base}-caps", token=f"{base}-token", session=f"{base}-session",
+                   ingress=f"{base}-ingress", egress=f"{base}-egress")
+
+    def own_namespace(self, target: KubeTarget) -> bool:
+        """Whether the namespace is the one made for this user alone (not one named on
+        the command line, which several users' sessions may share)."""
+        return self.namespace == f"pangeo-{user_slug(target.user)}"
 
 
 def labels(slug: str, component: str) -> dict[str, str]:
