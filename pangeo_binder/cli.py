@@ -373,7 +373,8 @@ def launch(target: str, ref: str | None, use_kubernetes: bool, kubeconfig: Path 
     from .builder.build_or_reuse import image_of
     from .engine import Engine
     from .sessions.dask_policy import DaskCaps
-    from .sessions.launch import launch_kubernetes, launch_local
+    from .sessions.launch import launch_kubernetes
+    from .sessions.local import launch_local
     from .sessions.objects import KubeTarget
     from .settings import Settings
     from .spec import looks_like_source, parse_source
@@ -409,7 +410,8 @@ def stop(image: str | None, use_kubernetes: bool, kubeconfig: Path | None,
     """Stop a session: the local one running IMAGE, or with --kubernetes the user's
     session with its Dask clusters and RBAC objects."""
     from .engine import Engine
-    from .sessions.launch import stop_kubernetes, stop_local
+    from .sessions.launch import stop_kubernetes
+    from .sessions.local import stop_local
     from .sessions.objects import KubeTarget
     from .settings import Settings
 
