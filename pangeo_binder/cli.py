@@ -163,9 +163,8 @@ def lock(source: str | None, ref: str | None, output: Path | None, environment: 
     from .spec import parse_source
 
     def stage() -> object:
-        from .builder.detect import detect
         from .builder.fetch import checkout
-        from .builder.kinds import Context, choose
+        from .builder.kinds import Context, choose, detect
         from .builder.lock import BASE_PYTHON, load_base_lock
         from .builder.pipeline import resolver_sandbox
         from .engine import Engine
