@@ -288,15 +288,12 @@ class BinderFiles:
     # The root's setup.py / pyproject.toml when they declare a package that repo2docker
     # would install: only without a binder directory.
     root_package: tuple[str, ...]
-
-    @property
-    def files(self) -> set[str]:
-        return set(self.checkout.files)
+    files: set[str]  # every file of the checkout
 
     def found(self, name: str) -> str | None:
         """The path of binder file `name` if the repository has it (a regular file)."""
         path = f"{self.binder_dir}/{name}" if self.binder_dir else name
-        if path not in self.checkout.files:
+        if path not in self.files:
             return None
         _regular_file(self.checkout, path)
         return path
@@ -337,4 +334,4 @@ def binder_files(checkout: Checkout) -> BinderFiles:
     ignore_patterns = _ignore_patterns(checkout, ignore_files)
     root_package = (tuple(name for name in ("setup.py", "pyproject.toml") if name in files)
                     if not binder_dir and declares_package(checkout, files) else ())
-    return BinderFiles(checkout, binder_dir, ignore_patterns, root_package)
+    return BinderFiles(checkout, binder_dir, ignore_patterns, root_package, files)
