@@ -3,8 +3,9 @@
 import pytest
 from conftest import write_tree
 
-from pangeo_binder.builder.detect import detect, parse_apt_txt
+from pangeo_binder.builder.binder_files import parse_apt_txt
 from pangeo_binder.builder.fetch import checkout
+from pangeo_binder.builder.kinds import detect
 from pangeo_binder.errors import BinderConfigError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source

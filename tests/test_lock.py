@@ -11,15 +11,14 @@ import uuid
 import pytest
 from conftest import run_cli, write_tree
 
-from pangeo_binder.builder.detect import detect
 from pangeo_binder.builder.fetch import checkout
+from pangeo_binder.builder.kinds import Context, choose, detect
 from pangeo_binder.builder.lock import (
     Lock,
     check_pins,
     check_requirements,
     load_base_lock,
     pin_conflicts,
-    resolve_repo_lock,
 )
 from pangeo_binder.builder.pipeline import resolver_sandbox
 from pangeo_binder.builder.sandbox import SANDBOX_LABEL
@@ -89,8 +88,10 @@ def lock_repo(sandbox):
         with checkout(parse_source(str(root)), ignore) as found:
             config = detect(found, "3.11")
             events = []
-            lock = resolve_repo_lock(found, config, BASE, cache_dir, events.append, sandbox,
-                                     strict=strict)
+            settings = Settings.from_env().with_overrides(cache_dir=cache_dir,
+                                                          strict_base=strict)
+            lock = choose(config, found, events.append).lock(
+                Context(found, config, BASE, settings, sandbox, events.append))
             return lock, [e.message for e in events]
     return lock_repo
 

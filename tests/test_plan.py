@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pangeo_binder.builder.detect import BinderConfig
+from pangeo_binder.builder.binder_files import BinderConfig
 from pangeo_binder.builder.fetch import Checkout
 from pangeo_binder.builder.lock import Lock
 from pangeo_binder.builder.plan import (

@@ -9,9 +9,11 @@ from conftest import run_cli, write_tree
 
 from pangeo_binder.builder import lock as locks
 from pangeo_binder.builder.conda_pypi import PypiTranslation, translate
-from pangeo_binder.builder.detect import detect
 from pangeo_binder.builder.fetch import checkout
-from pangeo_binder.builder.kinds import CondaEnvironment, CondaViaPyPI, PipEnvironment, choose
+from pangeo_binder.builder.kinds import choose, detect
+from pangeo_binder.builder.kinds.conda import CondaEnvironment
+from pangeo_binder.builder.kinds.conda_via_pypi import CondaViaPyPI
+from pangeo_binder.builder.kinds.pip import PipEnvironment
 from pangeo_binder.builder.lock import BASE_PYTHON, Lock, PipInputs, load_base_lock
 from pangeo_binder.builder.relax import (
     RELAX_OPTION,

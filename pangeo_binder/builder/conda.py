@@ -38,7 +38,7 @@ from ..events import Emit, Event, Phase
 from ..resources import environment_dir
 from ..settings import Settings
 from ..yaml_file import load_yaml
-from .detect import LOCK_FILE_LIMIT, read_text
+from .binder_files import LOCK_FILE_LIMIT, read_text
 from .fetch import Checkout
 from .lock import Lock, check_requirements, compile_in_sandbox, write_atomically
 from .sandbox import Sandbox

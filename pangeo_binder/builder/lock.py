@@ -29,12 +29,11 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import BinderConfigError, LockError, PinConflictError
+from ..errors import LockError, PinConflictError
 from ..events import Emit, Event, Phase
 from ..resources import environment_dir
-from .detect import (
+from .binder_files import (
     LOCK_FILE_LIMIT,
-    PYTHON_VERSIONS,
     BinderConfig,
     read_text,
     repository_files,
@@ -306,43 +305,38 @@ def _integration_set(group: str) -> str:
     return (environment_dir(INTEGRATION_ENVIRONMENT) / f"{group}.in").read_text()
 
 
-def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
-                      cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
-                      strict: bool = False, relax: bool = False) -> Lock | None:
-    """The repository's packages, pinned and hashed; None when it has none: extras on
-    the base, or (unless `strict`) a standalone environment when its pins need other
-    versions of base packages (see the module's docstring). A repository's committed
-    lock is used as is.
+def use_repository_lock(checkout: Checkout, name: str, base: Lock, emit: Emit, *,
+                        strict: bool = False) -> Lock:
+    """A repository's committed lock `name`, used as is: extras on the base, or (unless
+    `strict`) a standalone environment when its pins need other versions of base
+    packages (see the module's docstring)."""
+    emit(Event(Phase.BUILDING, f"Using the repository's lock {name}"))
+    lock = Lock(read_text(checkout, name, LOCK_FILE_LIMIT))
+    if strict:
+        check_pins(lock, base, name)
+    elif lock.standalone(base):
+        _check_standalone_lock(lock, name)
+        emit(_standalone_notice(name, lock, base))
+    return lock
+
+
+def resolve_requirements(checkout: Checkout, config: BinderConfig, base: Lock,
+                         cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
+                         strict: bool = False, relax: bool = False) -> Lock | None:
+    """The repository's requirements.txt, root package and runtime.txt, pinned and
+    hashed; None when it has none: extras on the base, or (unless `strict`) a standalone
+    environment when its pins need other versions of base packages (see the module's
+    docstring).
 
     With `relax`, a requirements file (and runtime.txt) is relaxed onto the base
-    (pangeo_binder.builder.relax); a committed lock or a Python project is used as is.
+    (pangeo_binder.builder.relax).
 
     A resolved lock is cached by its inputs, so an unchanged repository is not resolved
     again (and keeps its versions, as a committed lockfile would). Resolving runs in
     `sandbox`, with a copy of the repository's files (what its includes, --find-links
     and path requirements may name).
     """
-    if relax and (locked := config.lock_file or config.python_project):
-        if config.python_version not in (None, *PYTHON_VERSIONS):  # read only for --relax
-            raise BinderConfigError(
-                f"{config.python_from} asks for python-{config.python_version}, which no "
-                f"source has, and --relax leaves {locked} as it is (it relaxes "
-                "requirements files and environment.yml)")
-        emit(Event(Phase.BUILDING, f"Notice: --relax leaves {locked} as it is: it relaxes "
-                                   "requirements files and environment.yml"))
-    if config.lock_file:
-        emit(Event(Phase.BUILDING, f"Using the repository's lock {config.lock_file}"))
-        lock = Lock(read_text(checkout, config.lock_file, LOCK_FILE_LIMIT))
-        if strict:
-            check_pins(lock, base, config.lock_file)
-        elif lock.standalone(base):
-            _check_standalone_lock(lock, config.lock_file)
-            emit(_standalone_notice(config.lock_file, lock, base))
-        return lock
     python = config.python_version or BASE_PYTHON
-    if config.python_project:
-        return _resolve_python_project(checkout, config, base, cache_dir, emit, sandbox,
-                                       strict=strict)
     if not config.requirements and not config.install_repository and python == BASE_PYTHON:
         return None
     name = config.requirements or ("the repository's package" if config.install_repository
@@ -364,14 +358,14 @@ def resolve_repo_lock(checkout: Checkout, config: BinderConfig, base: Lock,
     return resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
 
 
-def _resolve_python_project(checkout: Checkout, config: BinderConfig, base: Lock,
+def resolve_python_project(checkout: Checkout, config: BinderConfig, base: Lock,
                             cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
                             strict: bool) -> Lock:
     """A Pipfile, Pipfile.lock, pylock.toml or uv.lock (pangeo_binder.builder.python_projects),
     resolved as its requirements would be; a lock's packages pinned exactly and
     hash-checked."""
     from . import python_projects as projects
-    from .detect import check_requirements_text
+    from .binder_files import check_requirements_text
 
     source = config.python_project
     assert source is not None
@@ -427,7 +421,7 @@ class PipInputs:
 def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_dir: Path,
                      emit: Emit, sandbox: Sandbox, *, strict: bool = False) -> Lock:
     """Resolve `inputs` against the base, or as a standalone environment (see
-    resolve_repo_lock)."""
+    resolve_requirements)."""
     name, text, python = inputs.name, inputs.text, inputs.python
     other_python = python != BASE_PYTHON
     if other_python and strict:

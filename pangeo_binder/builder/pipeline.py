@@ -1,7 +1,8 @@
 """`build`: a source in, a smoke-tested (and optionally pushed) image out.
 
-The pipeline: source -> checkout -> binder config -> environment kind (its lock, then
-the images it is built on: pangeo_binder.builder.kinds) -> plan -> image -> push.
+The pipeline: source -> checkout -> binder config and environment kind (the first of
+pangeo_binder.builder.kinds.KINDS whose files are there) -> its lock, then the images it
+is built on -> plan -> image -> push.
 Images are built under a temporary tag and receive their final tag only after the
 smoke test passes, so a broken image is never left tagged as good.
 """
@@ -25,9 +26,8 @@ from ..settings import Settings
 from ..spec import LocalSource, Source, slug
 from . import rebuild
 from .bases import CONTENT_LABEL, SharedBases, registry_directory
-from .detect import detect
 from .fetch import checkout
-from .kinds import Context, base_image_plans, choose, python_image_for
+from .kinds import Context, base_image_plans, choose, detect, python_image_for
 from .lock import BASE_PYTHON, Lock, load_base_lock
 from .plan import (
     HASH_LENGTH,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..resources import base_images_dir, data_root, template, templates_dir
 from ..settings import NOTEBOOK_USER
 from . import pylock
-from .detect import BinderConfig
+from .binder_files import BinderConfig
 from .fetch import Checkout, copy_files
 from .lock import (
     BASE_PYTHON,

@@ -32,7 +32,7 @@ from packaging.utils import canonicalize_name
 
 from ..errors import LockError
 from ..events import Emit, Event, Phase
-from .detect import PYTHON_VERSIONS
+from .binder_files import PYTHON_VERSIONS
 from .fetch import Checkout
 from .lock import (
     BASE_PYTHON,

@@ -433,27 +433,30 @@ def conda_pins(lock_text: str) -> tuple[dict[str, Pin], dict[str, Pin]]:
 def verify_inventory(image: str, image_id: str, labels: Mapping[str, str],
                      repo_digests: Sequence[str], inventory: Mapping[str, Any]) -> Verification:
     """The verdict on an image from the probe's inventory of it."""
+    # The environment kinds say which of their locks mark an image, and where its
+    # environment is installed.
+    from ..builder.kinds import installed
+
     locks: Mapping[str, str] = inventory.get("locks") or {}
     environments = {env["kind"]: env for env in inventory.get("environments") or []}
     lock_files = tuple(sorted(locks))
-    if "conda-lock.yml" in locks:
-        kind, prefix = "conda", "/srv/conda"
-        conda, pip = conda_pins(locks["conda-lock.yml"])
-        env = environments.get("conda", {})
-        drift, packages = compare_conda(conda, [CondaRecord.of(r) for r in env.get("conda", ())])
-        records = [Distribution.of(d) for d in env.get("python", ())]
-        more_drift, more = compare_python(pip, records)
-        files = sum(r.files.checked for r in (CondaRecord.of(c) for c in env.get("conda", ())))
-    elif any(name.endswith(".lock") for name in locks):
-        kind, prefix = "pip", "/srv/venv"
-        env = environments.get("pip", {})
-        records = [Distribution.of(d) for d in env.get("python", ())]
-        drift, packages = compare_python(pip_pins(locks), records)
-        more_drift, more, files = [], [], 0
-    else:
+    environment = installed(locks)
+    if environment is None:
         raise VerifyError(f"{image} carries no pangeo-binder lock (/srv/pangeo-binder/*.lock "
                           "or conda-lock.yml): it is not an image pangeo-binder built from "
                           "a pinned environment, so there is nothing to verify it against")
+    kind, prefix = environment.name, environment.prefix
+    env = environments.get(kind, {})
+    records = [Distribution.of(d) for d in env.get("python", ())]
+    if kind == "conda":
+        (lock_file,) = environment.lock_files
+        conda, pip = conda_pins(locks[lock_file])
+        drift, packages = compare_conda(conda, [CondaRecord.of(r) for r in env.get("conda", ())])
+        more_drift, more = compare_python(pip, records)
+        files = sum(r.files.checked for r in (CondaRecord.of(c) for c in env.get("conda", ())))
+    else:
+        drift, packages = compare_python(pip_pins(locks), records)
+        more_drift, more, files = [], [], 0
     files += sum(d.files.checked for d in records if not d.conda_owned)
     unowned, known = compare_unowned(env.get("unowned", ()))
     files += known

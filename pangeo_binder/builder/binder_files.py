@@ -1,8 +1,11 @@
-"""Read a checkout's binder files into a validated `BinderConfig`.
+"""A checkout's binder files, and the `BinderConfig` read from them.
 
-repo2docker's contract: the files live in `binder/`, else `.binder/`, else the root.
-Everything that decides the image is validated here, so a bad file fails before any
-build starts, with the file and line named.
+repo2docker's contract: the files live in `binder/`, else `.binder/`, else the root
+(`binder_files`). Which environment file decides the image, and how it is read, is its
+kind's (pangeo_binder.builder.kinds, whose `detect` fills the `BinderConfig`); what the
+kinds share is here: reading a file safely, apt.txt, runtime.txt, requirement lines, the
+Python a project asks for. Everything that decides the image is validated before any
+build starts, so a bad file fails with the file and line named.
 """
 
 from __future__ import annotations
@@ -17,22 +20,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from ..errors import BinderConfigError
 from ..settings import DEBIAN_PYTHONS
 from .fetch import Checkout
-from .python_projects import PIPFILE, PIPFILE_LOCK, PYLOCK, UV_LOCK, python_requires
 
 BINDER_DIRS = ("binder", ".binder")
-LOCK_FILENAME = "pangeo-binder.lock"
-CONDA_ENVIRONMENT_FILENAMES = ("environment.yml", "environment.yaml")
-CONDA_LOCK_FILENAME = "conda-lock.yml"
 # Debian policy 5.6.1: lower-case letters, digits, '+', '-' and '.'; at least two
 # characters, starting with a letter or digit.
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _RUNTIME = re.compile(r"^python-(\d+(?:\.\d+)?)(?:\.\d+)?$")
-# Environments pangeo-binder does not build (yet): refuse rather than ignore.
-_UNSUPPORTED = {
-    "install.R": "R environments (install.R) are not supported by pangeo-binder",
-    "Project.toml": "Julia environments (Project.toml) are not supported by pangeo-binder",
-    "REQUIRE": "Julia environments (REQUIRE) are not supported by pangeo-binder",
-}
 # Requirement lines that install from a local path. The repository's own directories
 # (`.`, `-e .`, `./pkg`, relative to its root, as pip and repo2docker read them) are
 # installed after the repository is copied in; any other path (`..`, `/opt/x`,
@@ -50,6 +43,10 @@ SANDBOX_FILE_LIMIT = 32 << 20
 
 @dataclass(frozen=True)
 class BinderConfig:
+    """What a repository's binder files ask for. The environment's fields (requirements,
+    lock_file, conda_environment, ...) are filled by the one kind that read them
+    (`kind`, a name of pangeo_binder.builder.kinds.KINDS)."""
+
     binder_dir: str  # "binder", ".binder" or "" for the root
     requirements: str | None = None  # repo-relative path
     apt_packages: tuple[str, ...] = ()
@@ -73,6 +70,7 @@ class BinderConfig:
     ignore_patterns: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     notices: tuple[str, ...] = ()  # which binder file was used where several could be
+    kind: str = ""  # the kind whose files these are
 
     @property
     def conda(self) -> bool:
@@ -219,7 +217,7 @@ def check_requirements_text(text: str, name: str, files: set[str]) -> bool:
 _PACKAGE_MARKERS = ("setup.py", "pyproject.toml")
 
 
-def _declares_package(checkout: Checkout, files: set[str]) -> bool:
+def declares_package(checkout: Checkout, files: set[str]) -> bool:
     """Whether the repository root is a Python package to install: a setup.py, or, as
     repo2docker decides, a pyproject.toml with both a [project] and a [build-system]
     table (many hold only tool settings, and a [project] without a build system is an
@@ -233,28 +231,16 @@ def _declares_package(checkout: Checkout, files: set[str]) -> bool:
                for table in ("project", "build-system"))
 
 
-def _apt_packages(checkout: Checkout, apt_txt: str | None) -> tuple[str, ...]:
-    return parse_apt_txt(read_text(checkout, apt_txt), apt_txt) if apt_txt else ()
-
-
-# repo2docker tries its buildpacks in one order (its app.py: Dockerfile, R and Julia,
-# conda, Pipfile, then requirements.txt with the root package): the first whose files are
-# present builds the image and the others' files are ignored. pangeo-binder follows that
-# order. Its own lock comes first among the pip files (it is the export of whichever of
-# them the repository has), and a PEP 751 pylock.toml and a uv.lock, which repo2docker
-# does not read, come before requirements.txt, since a lock pins what requirements
-# would resolve.
-PIP_SOURCES = (LOCK_FILENAME, PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK, "requirements.txt")
 IGNORE_FILES = (".dockerignore", ".containerignore")
 
 
-def _ignored_notice(used: str, ignored: list[str], why: str = "repo2docker's order") -> str:
+def ignored_notice(used: str, ignored: list[str], why: str = "repo2docker's order") -> str:
     verb = "is" if len(ignored) == 1 else "are"
     return f"{used} is used; {', '.join(ignored)} {verb} ignored ({why})"
 
 
-def _python_for(spec: str | None, spec_from: str, runtime: str | None,
-                runtime_from: str | None, base_python: str) -> tuple[str | None, str | None]:
+def python_for(spec: str | None, spec_from: str, runtime: str | None,
+               runtime_from: str | None, base_python: str) -> tuple[str | None, str | None]:
     """The Python of a project file's `spec` (requires-python) and runtime.txt: the
     runtime's, which the spec must allow; else the base's when allowed; else, as
     repo2docker does, the newest one pangeo-binder builds that the spec allows."""
@@ -290,9 +276,49 @@ def _ignore_patterns(checkout: Checkout, paths: list[str]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
-def detect(checkout: Checkout, base_python: str, relax: bool = False) -> BinderConfig:
-    """The repository's binder files. With `relax`, a runtime.txt asking for a Python no
-    source has is read as written: --relax drops it (pangeo_binder.builder.relax)."""
+@dataclass(frozen=True)
+class BinderFiles:
+    """A checkout's binder files: where they are (`binder_dir`), each looked up safely
+    (`found`), and what every kind reads the same way. Which of the environment files
+    decides the image is the kinds' (pangeo_binder.builder.kinds)."""
+
+    checkout: Checkout
+    binder_dir: str
+    ignore_patterns: tuple[str, ...]
+    # The root's setup.py / pyproject.toml when they declare a package that repo2docker
+    # would install: only without a binder directory.
+    root_package: tuple[str, ...]
+    files: set[str]  # every file of the checkout
+
+    def found(self, name: str) -> str | None:
+        """The path of binder file `name` if the repository has it (a regular file)."""
+        path = f"{self.binder_dir}/{name}" if self.binder_dir else name
+        if path not in self.files:
+            return None
+        _regular_file(self.checkout, path)
+        return path
+
+    def config(self, *, warnings: tuple[str, ...] | list[str] = (),
+               notices: tuple[str, ...] | list[str] = (), **fields: object) -> BinderConfig:
+        """The config of a kind built on pangeo-binder's images: the kind's own `fields`,
+        with apt.txt, postBuild and start, which every such kind reads alike."""
+        shared = []
+        if self.binder_dir and declares_package(self.checkout, self.files):
+            shared.append(f"the repository's own package is not installed, as "
+                          f"{self.binder_dir}/ exists (repo2docker's rule); add `.` to "
+                          f"{self.binder_dir}/requirements.txt if the notebooks import it")
+        apt_txt = self.found("apt.txt")
+        return BinderConfig(
+            binder_dir=self.binder_dir,
+            apt_packages=parse_apt_txt(read_text(self.checkout, apt_txt), apt_txt)
+            if apt_txt else (),
+            post_build=self.found("postBuild"), start=self.found("start"),
+            ignore_patterns=self.ignore_patterns, warnings=(*shared, *warnings),
+            notices=tuple(notices), **fields)  # type: ignore[arg-type]
+
+
+def binder_files(checkout: Checkout) -> BinderFiles:
+    """Where the checkout keeps its binder files, and the patterns of its ignore files."""
     files = set(checkout.files)
     present = [d for d in BINDER_DIRS if any(f.startswith(d + "/") for f in files)]
     if len(present) > 1:
@@ -300,139 +326,12 @@ def detect(checkout: Checkout, base_python: str, relax: bool = False) -> BinderC
             "both binder/ and .binder/ exist; keep one of them (repo2docker's rule)"
         )
     binder_dir = present[0] if present else ""
-
-    def found(name: str) -> str | None:
-        path = f"{binder_dir}/{name}" if binder_dir else name
-        if path not in files:
-            return None
-        _regular_file(checkout, path)
-        return path
-
     # repo2docker reads them from the binder directory; the root's is honoured too, so
     # that a file a repository keeps out of images stays out when binder/ is added.
     ignore_files = [name for name in dict.fromkeys(
         (*(f"{binder_dir}/{n}" for n in IGNORE_FILES if binder_dir), *IGNORE_FILES))
         if name in files]
     ignore_patterns = _ignore_patterns(checkout, ignore_files)
-    root_package = ([name for name in ("setup.py", "pyproject.toml") if name in files]
-                    if not binder_dir and _declares_package(checkout, files) else [])
-    pip_files = [path for name in PIP_SOURCES if (path := found(name))]
-
-    if dockerfile := found("Dockerfile"):
-        environments = [path for name in (*CONDA_ENVIRONMENT_FILENAMES, CONDA_LOCK_FILENAME)
-                        if (path := found(name))]
-        ignored = [*environments, *pip_files]
-        return BinderConfig(
-            binder_dir=binder_dir, dockerfile=dockerfile, ignore_patterns=ignore_patterns,
-            warnings=(f"{dockerfile} is built as is: it bypasses the pinned Pangeo "
-                      "environment and its reproducibility guarantees",),
-            notices=(_ignored_notice(dockerfile, ignored),) if ignored else (),
-        )
-
-    for filename, reason in _UNSUPPORTED.items():
-        if path := found(filename):
-            raise BinderConfigError(f"{path}: {reason}")
-
-    warnings, notices = [], []
-    if binder_dir and _declares_package(checkout, files):
-        warnings.append(f"the repository's own package is not installed, as {binder_dir}/ "
-                        "exists (repo2docker's rule); add `.` to "
-                        f"{binder_dir}/requirements.txt if the notebooks import it")
-
-    environments = [path for name in CONDA_ENVIRONMENT_FILENAMES if (path := found(name))]
-    if len(environments) > 1:
-        raise BinderConfigError(f"both {environments[0]} and {environments[1]} exist; "
-                                "keep one of them")
-    conda_lock = found(CONDA_LOCK_FILENAME)
-    runtime = found("runtime.txt")
-    if environments or conda_lock:
-        ignored = [*pip_files, *([runtime] if runtime else []), *root_package]
-        if ignored:
-            notices.append(_ignored_notice(
-                environments[0] if environments else conda_lock, ignored,
-                "repo2docker's order; the conda environment decides the packages and the "
-                "Python: list pip packages under pip: in the environment file"))
-        return BinderConfig(
-            binder_dir=binder_dir, apt_packages=_apt_packages(checkout, found("apt.txt")),
-            post_build=found("postBuild"), start=found("start"),
-            conda_environment=environments[0] if environments else None,
-            conda_lock=conda_lock, ignore_patterns=ignore_patterns,
-            warnings=tuple(warnings), notices=tuple(notices))
-
-    source = pip_files[0] if pip_files else None
-    filename = source.rsplit("/", 1)[-1] if source else None
-    # repo2docker's Pipfile buildpack does not install the root package; the locks
-    # install it when they lock it (its own `.` or `-e .` entry)
-    pipenv = filename in (PIPFILE, PIPFILE_LOCK)
-    ignored = [*pip_files[1:], *(root_package if pipenv else [])]
-    if filename == PIPFILE_LOCK and ignored[:1] == [source.removesuffix(".lock")]:
-        # pipenv's own rule (repo2docker runs `pipenv install --ignore-pipfile`)
-        notices.append(_ignored_notice(source, ignored[:1], "a Pipfile.lock is installed "
-                                                            "as locked"))
-        ignored = ignored[1:]
-    if ignored:
-        notices.append(_ignored_notice(source, ignored))
-    if requirements3 := found("requirements3.txt"):
-        warnings.append(f"{requirements3} is ignored: repo2docker reads it only beside "
-                        "runtime.txt python-2.7; list the packages in requirements.txt")
-
-    runtime_version = (parse_runtime_txt(read_text(checkout, runtime), base_python, runtime,
-                                         any_python=relax) if runtime else None)
-    requirements = source if filename == "requirements.txt" else None
-    lists_repository = False
-    if requirements:
-        lists_repository = check_requirements_text(read_text(checkout, requirements),
-                                               requirements, files)
-    install_repository = (filename in ("requirements.txt", None) and not binder_dir
-                          and not lists_repository and _declares_package(checkout, files))
-    spec, spec_from = None, ""
-    if filename in (PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK):
-        spec, spec_from = _project_python(checkout, source, filename, found)
-    elif install_repository and "pyproject.toml" in files:
-        from .python_projects import parse_toml
-
-        project = parse_toml(read_text(checkout, "pyproject.toml"), "pyproject.toml")
-        spec = (project.get("project") or {}).get("requires-python")
-        spec_from = "pyproject.toml"
-    python_version, python_from = _python_for(spec, spec_from, runtime_version, runtime,
-                                              base_python)
-    return BinderConfig(
-        binder_dir=binder_dir,
-        requirements=requirements,
-        install_repository=install_repository,
-        apt_packages=_apt_packages(checkout, found("apt.txt")),
-        post_build=found("postBuild"),
-        start=found("start"),
-        python_version=python_version,
-        python_from=python_from,
-        lock_file=source if filename == LOCK_FILENAME else None,
-        python_project=source if filename in (PIPFILE_LOCK, PIPFILE, PYLOCK, UV_LOCK)
-        else None,
-        ignore_patterns=ignore_patterns,
-        warnings=tuple(warnings),
-        notices=tuple(notices),
-    )
-
-
-def _project_python(checkout: Checkout, source: str, filename: str,
-                    found) -> tuple[str | None, str]:
-    """The Python a project file asks for (a Pipfile.lock's, else its Pipfile's), read
-    here so that a malformed file fails before any build."""
-    from . import python_projects as projects
-
-    text = read_text(checkout, source, LOCK_FILE_LIMIT)
-    directory = source.rpartition("/")[0]
-    if filename in (PIPFILE, PIPFILE_LOCK):  # the packages, checked as requirements are
-        requirements = (projects.pipfile_requirements(text, source, directory)
-                        if filename == PIPFILE else
-                        projects.pipfile_lock_requirements(text, source, directory))
-        check_requirements_text(projects.split_hashes(requirements)[0], source,
-                                set(checkout.files))
-    else:
-        projects.parse_toml(text, source)
-    spec = python_requires(text, filename)
-    if spec is None and filename == PIPFILE_LOCK and (pipfile := found(PIPFILE)):
-        pipfile_text = read_text(checkout, pipfile)
-        projects.parse_toml(pipfile_text, pipfile)
-        return python_requires(pipfile_text, PIPFILE), pipfile
-    return spec, source
+    root_package = (tuple(name for name in ("setup.py", "pyproject.toml") if name in files)
+                    if not binder_dir and declares_package(checkout, files) else ())
+    return BinderFiles(checkout, binder_dir, ignore_patterns, root_package, files)
