@@ -320,44 +320,6 @@ def use_repository_lock(checkout: Checkout, name: str, base: Lock, emit: Emit, *
     return lock
 
 
-def resolve_requirements(checkout: Checkout, config: BinderConfig, base: Lock,
-                         cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
-                         strict: bool = False, relax: bool = False) -> Lock | None:
-    """The repository's requirements.txt, root package and runtime.txt, pinned and
-    hashed; None when it has none: extras on the base, or (unless `strict`) a standalone
-    environment when its pins need other versions of base packages (see the module's
-    docstring).
-
-    With `relax`, a requirements file (and runtime.txt) is relaxed onto the base
-    (pangeo_binder.builder.relax).
-
-    A resolved lock is cached by its inputs, so an unchanged repository is not resolved
-    again (and keeps its versions, as a committed lockfile would). Resolving runs in
-    `sandbox`, with a copy of the repository's files (what its includes, --find-links
-    and path requirements may name).
-    """
-    python = config.python_version or BASE_PYTHON
-    if not config.requirements and not config.install_repository and python == BASE_PYTHON:
-        return None
-    name = config.requirements or ("the repository's package" if config.install_repository
-                                   else config.path("runtime.txt"))
-    text = read_text(checkout, config.requirements) if config.requirements else ""
-    # repo2docker installs a root setup.py after the requirements: resolved with them,
-    # so that its dependencies are locked too.
-    inputs = PipInputs(name=name, text=text,
-                       files=[config.requirements] if config.requirements else [],
-                       extra={"repository.in": ".\n"} if config.install_repository else {},
-                       python=python,
-                       python_from=config.python_from or config.path("runtime.txt"))
-    if relax:
-        from .relax import resolve_relaxed
-
-        python_dropped = None if python == BASE_PYTHON else f"python-{python}"
-        return resolve_relaxed(inputs, python_dropped, checkout, base, cache_dir, emit,
-                               sandbox)
-    return resolve_pip_lock(inputs, checkout, base, cache_dir, emit, sandbox, strict=strict)
-
-
 def resolve_python_project(checkout: Checkout, config: BinderConfig, base: Lock,
                             cache_dir: Path, emit: Emit, sandbox: Sandbox, *,
                             strict: bool) -> Lock:
@@ -420,8 +382,8 @@ class PipInputs:
 
 def resolve_pip_lock(inputs: PipInputs, checkout: Checkout, base: Lock, cache_dir: Path,
                      emit: Emit, sandbox: Sandbox, *, strict: bool = False) -> Lock:
-    """Resolve `inputs` against the base, or as a standalone environment (see
-    resolve_requirements)."""
+    """Resolve `inputs` against the base, or as a standalone environment (see the
+    module's docstring)."""
     name, text, python = inputs.name, inputs.text, inputs.python
     other_python = python != BASE_PYTHON
     if other_python and strict:

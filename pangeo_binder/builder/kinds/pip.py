@@ -13,7 +13,7 @@ from ...engine import Engine
 from ...events import Emit
 from ..binder_files import BinderConfig, check_requirements_text, declares_package, read_text
 from ..fetch import Checkout
-from ..lock import BASE_PYTHON, Lock, resolve_requirements
+from ..lock import BASE_PYTHON, Lock, PipInputs, resolve_pip_lock
 from ..plan import Environment
 from .common import PIP_VENV, Context, Detection, pip_config, pip_environment
 
@@ -57,9 +57,40 @@ class PipEnvironment:
         self.relax = relax
 
     def lock(self, ctx: Context) -> Lock | None:
-        return resolve_requirements(ctx.checkout, ctx.config, ctx.base,
-                                    ctx.settings.cache_dir, ctx.emit, ctx.sandbox,
-                                    strict=ctx.settings.strict_base, relax=self.relax)
+        """The repository's requirements.txt, root package and runtime.txt, pinned and
+        hashed; None when it has none: extras on the base, or (unless --strict-base) a
+        standalone environment when its pins need other versions of base packages
+        (pangeo_binder.builder.lock says when). With --relax, they are relaxed onto the
+        base (pangeo_binder.builder.relax).
+
+        A resolved lock is cached by its inputs, so an unchanged repository is not
+        resolved again (and keeps its versions, as a committed lockfile would). Resolving
+        runs in the sandbox, with a copy of the repository's files (what its includes,
+        --find-links and path requirements may name)."""
+        config, checkout = ctx.config, ctx.checkout
+        python = config.python_version or BASE_PYTHON
+        if not config.requirements and not config.install_repository \
+                and python == BASE_PYTHON:
+            return None
+        name = config.requirements or ("the repository's package"
+                                       if config.install_repository
+                                       else config.path("runtime.txt"))
+        text = read_text(checkout, config.requirements) if config.requirements else ""
+        # repo2docker installs a root setup.py after the requirements: resolved with
+        # them, so that its dependencies are locked too.
+        inputs = PipInputs(name=name, text=text,
+                           files=[config.requirements] if config.requirements else [],
+                           extra={"repository.in": ".\n"} if config.install_repository else {},
+                           python=python,
+                           python_from=config.python_from or config.path("runtime.txt"))
+        if self.relax:
+            from ..relax import resolve_relaxed
+
+            python_dropped = None if python == BASE_PYTHON else f"python-{python}"
+            return resolve_relaxed(inputs, python_dropped, checkout, ctx.base,
+                                   ctx.settings.cache_dir, ctx.emit, ctx.sandbox)
+        return resolve_pip_lock(inputs, checkout, ctx.base, ctx.settings.cache_dir, ctx.emit,
+                                ctx.sandbox, strict=ctx.settings.strict_base)
 
     def environment(self, ctx: Context, engine: Engine, locked: Lock | None) -> Environment:
         # --relax drops the Python of what it relaxes.
