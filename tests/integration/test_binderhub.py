@@ -424,17 +424,21 @@ def test_a_second_user_cannot_use_the_first_users_scheduler(hub, alice, bob):
 
 def test_a_session_cannot_escape_through_its_own_dask_objects(hub, bob):
     """From Bob's session, with its ServiceAccount token: Dask objects whose pods would
-    leave the session's bounds (a gitRepo volume, root's group, unconfined seccomp or
-    AppArmor, the session's label, Dask's TLS off), a reserved label added by a
-    metadata-only patch, and the worker cap passed through the scale subresource."""
+    leave the session's bounds (privileged, host paths or namespaces, a chosen node,
+    another image, a priority class, tolerations, a gitRepo volume, root, unconfined
+    seccomp or AppArmor, the session's label, Dask's TLS off), a scheduler reachable
+    from outside the cluster, a privileged DaskJob, a reserved label added by a
+    metadata-only patch, and the worker cap passed at creation, through the scale
+    subresource or with added worker groups."""
     ns = namespace_of(bob.username)
     try:
         assert allowlist_results(in_server(bob.username, ALLOWLIST_PROBE, "unused")) == {}
-        assert "escape-" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+        made = kubectl("-n", ns, "get", "pods,daskclusters,daskjobs,services", "-o", "name")
+        assert "escape-" not in made, made
         assert kubectl("-n", ns, "get", "daskworkergroup", "ok-default", "-o",
                        "jsonpath={.spec.worker.replicas}") == "1"
     finally:
-        kubectl("-n", ns, "delete", "daskclusters", "--all", "--wait=false")
+        kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
 
 
 def stop(hub: Launcher, user: str) -> None:
