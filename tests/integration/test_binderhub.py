@@ -24,7 +24,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from binderhub_launcher import (
+
+from pangeo_binder.hub.badge import BinderRepo
+from pangeo_binder.kube import user_slug
+from pangeo_binder.spec import parse_source
+from tests.helpers.binderhub_launcher import (
     HUB_ACCOUNT,
     REPO_URL,
     Browser,
@@ -36,17 +40,17 @@ from binderhub_launcher import (
     opens_jupyterlab,
     remove_hub,
 )
-from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, require_registry, run_cli
-from k8s_helpers import (
+from tests.helpers.cli import EXAMPLES, REPO_ROOT, TEST_PREFIX, run_cli
+from tests.helpers.k8s import (
     dask_leftovers,
     dask_pods,
     isolation_probe,
     kubecluster_probe,
     kubectl,
-    require_cluster,
     wait_until,
 )
-from session_attacks import (
+from tests.helpers.repos import git, git_repo
+from tests.helpers.session_attacks import (
     ALLOWLIST_PROBE,
     HTTP_INTRUDER_PROBE,
     HTTP_OWNER_PROBE,
@@ -54,23 +58,15 @@ from session_attacks import (
     allowlist_results,
 )
 
-from pangeo_binder.hub.badge import BinderRepo
-from pangeo_binder.kube import user_slug
-from pangeo_binder.spec import parse_source
-
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
-
 RUN = uuid.uuid4().hex[:6]
 BUILDS = f"pangeo-binder-builds-{RUN}"
 PHASES = ["fetching", "building", "pushing", "built"]  # in this order, failed instead
 
 
 @pytest.fixture(scope="module")
-def registry(docker_engine) -> str:
-    require_cluster()
-    registry = require_registry()
+def registry(docker_engine, dev_cluster, local_registry) -> str:
     kubectl("create", "namespace", BUILDS)
-    yield registry
+    yield local_registry
     kubectl("delete", "namespace", BUILDS, "--wait=false", check=False)
 
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from conda_lock.lockfile import parse_conda_lock_file
-from conftest import TEST_PREFIX, run_cli, write_tree
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.repos import write_tree
 
 ENVIRONMENT = "channels: [conda-forge]\ndependencies:\n  - hello\n"
 POST_BUILD = "#!/bin/sh\nset -e\nhello > $HOME/greeting.txt\n"

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 
 import pytest
-from conftest import REPO_ROOT, TEST_PREFIX, run_cli
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
-from corpus_notebooks import (
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.corpus import (
     BUILD_OPTIONS,
     CORPUS,
     execute_command,
@@ -23,8 +21,6 @@ from corpus_notebooks import (
     notebooks,
     repositories,
 )
-
-pytestmark = pytest.mark.integration
 
 CONDA_VIA_PYPI = importlib.util.find_spec("pangeo_binder.builder.conda_pypi") is not None
 NOT_WIRED = ("environment.yml from PyPI (pangeo_binder/builder/conda_pypi.py) is not in "

@@ -16,25 +16,23 @@ import urllib.request
 import uuid
 
 import pytest
-from conftest import EXAMPLES, run_cli
-from k8s_helpers import (
+
+from tests.helpers.cli import EXAMPLES, run_cli
+from tests.helpers.k8s import (
     dask_leftovers,
     dask_pods,
     isolation_probe,
     kubecluster_probe,
     kubectl,
-    require_cluster,
     wait_until,
 )
-from session_attacks import (
+from tests.helpers.session_attacks import (
     ALLOWLIST_PROBE,
     HTTP_INTRUDER_PROBE,
     HTTP_OWNER_PROBE,
     INTRUDER_PROBE,
     allowlist_results,
 )
-
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RUN = uuid.uuid4().hex[:6]
 ALICE, BOB = f"alice-{RUN}", f"bob-{RUN}"
@@ -51,8 +49,7 @@ def in_session(user: str, script: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(docker_engine):
-    require_cluster()
+def cluster(docker_engine, dev_cluster):
     yield
     for user in (ALICE, BOB):
         run_cli("stop", "--kubernetes", "--user", user)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, run_cli, sh, write_tree
-from git_server import PrivateGitServer
-from records_standin import RecordsStandIn, zip_of
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.engine import sh
+from tests.helpers.git_server import PrivateGitServer
+from tests.helpers.records_standin import RecordsStandIn, zip_of
+from tests.helpers.repos import git, git_repo, write_tree
 
 RECORD = 3242074
 RUN = uuid.uuid4().hex[:8]

@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run_cli, write_tree
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, run_cli
+from tests.helpers.repos import write_tree
 
 # Each answer is printed under a name that the echoed command line does not contain
 # (`%s` there, the value here), so the output can be told apart from the echo.
