@@ -74,7 +74,7 @@ EXPECT = {
         notices=("binder/environment.yml, a conda env export, is installed from PyPI at its "
                  "exact versions", "C libraries and build-only packages dropped"),
         xfail="" if CONDA_VIA_PYPI else NOT_WIRED),
-    # Built with --relax (corpus_notebooks.BUILD_OPTIONS): python=3.6 and every 2018 pin
+    # Built with --relax (tests/helpers/corpus.py BUILD_OPTIONS): python=3.6 and every 2018 pin
     # dropped, on the Pangeo base.
     "pangeo-tutorial-2018": Expect(notices=(
         "--relax dropped 7 pins of binder/environment.yml: python=3.6 (now 3.11), "

@@ -1,7 +1,7 @@
 """Sources beyond git, built on the real engine: a Zenodo record by its DOI, through
-repo2docker's Zenodo provider and tests/records_standin.py (a loopback stand-in for
+repo2docker's Zenodo provider and tests/helpers/records_standin.py (a loopback stand-in for
 doi.org and Zenodo, which cannot be reached from here), and a GitLab-style nested project
-by its gl: shorthand, served by git's own HTTP backend (tests/git_server.py)."""
+by its gl: shorthand, served by git's own HTTP backend (tests/helpers/git_server.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Records (Zenodo, Figshare, Dataverse, CKAN, Software Heritage) fetched through
-repo2docker's content providers, against tests/records_standin.py: a loopback stand-in
+repo2docker's content providers, against tests/helpers/records_standin.py: a loopback stand-in
 for those services, which cannot be reached from here. Hydroshare's provider names its
 hosts inside its code, so only its spelling and badge are tested."""
 
