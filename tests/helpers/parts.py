@@ -33,8 +33,7 @@ def docker_missing() -> str | None:
     try:
         Engine(Settings.from_env().docker_cli).check()
     except DockerError as exc:
-        return (f"no Docker engine ({exc}): scripts/test sets one up "
-                "(scripts/setup-docker)")
+        return f"no Docker engine: {exc}"  # which says how to start one
     return None
 
 
