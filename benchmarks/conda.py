@@ -3,7 +3,7 @@
     python benchmarks/conda.py        (after scripts/setup-venv)
 
 conda-forge is not reachable here, so the channel is a local file channel of real conda
-packages made like the tests' (tests/conda_channel.py): PACKAGES packages with VERSIONS
+packages made like the tests' (tests/helpers/conda_channel.py): PACKAGES packages with VERSIONS
 versions each and a seeded random dependency graph, indexed by py-rattler.
 
 (a) `pangeo-binder lock` of a repository environment.yml with an empty cache: the merge
@@ -28,8 +28,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conda_channel import index_channel, make_package
+# Run as a script (python benchmarks/conda.py): the tests' helpers, from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers.conda_channel import index_channel, make_package
 
 PACKAGES = 300
 VERSIONS = 4

@@ -30,8 +30,9 @@ from rich.table import Table
 from pangeo_binder.engine import Engine
 from pangeo_binder.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
-from corpus_notebooks import (
+# Run as a script (python benchmarks/corpus.py): the tests' helpers, from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers.corpus import (
     BUILD_OPTIONS,
     CORPUS,
     execute_command,

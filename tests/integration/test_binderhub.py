@@ -24,7 +24,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from binderhub_launcher import (
+
+from pangeo_binder.hub.badge import BinderRepo
+from pangeo_binder.kube import user_slug
+from pangeo_binder.spec import parse_source
+from tests.helpers.binderhub_launcher import (
     HUB_ACCOUNT,
     REPO_URL,
     Browser,
@@ -36,17 +40,17 @@ from binderhub_launcher import (
     opens_jupyterlab,
     remove_hub,
 )
-from conftest import EXAMPLES, REPO_ROOT, TEST_PREFIX, git, git_repo, require_registry, run_cli
-from k8s_helpers import (
+from tests.helpers.cli import EXAMPLES, REPO_ROOT, TEST_PREFIX, run_cli
+from tests.helpers.k8s import (
     dask_leftovers,
     dask_pods,
     isolation_probe,
     kubecluster_probe,
     kubectl,
-    require_cluster,
     wait_until,
 )
-from session_attacks import (
+from tests.helpers.repos import git, git_repo
+from tests.helpers.session_attacks import (
     ALLOWLIST_PROBE,
     HTTP_INTRUDER_PROBE,
     HTTP_OWNER_PROBE,
@@ -54,23 +58,15 @@ from session_attacks import (
     allowlist_results,
 )
 
-from pangeo_binder.hub.badge import BinderRepo
-from pangeo_binder.kube import user_slug
-from pangeo_binder.spec import parse_source
-
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
-
 RUN = uuid.uuid4().hex[:6]
 BUILDS = f"pangeo-binder-builds-{RUN}"
 PHASES = ["fetching", "building", "pushing", "built"]  # in this order, failed instead
 
 
 @pytest.fixture(scope="module")
-def registry(docker_engine) -> str:
-    require_cluster()
-    registry = require_registry()
+def registry(docker_engine, dev_cluster, local_registry) -> str:
     kubectl("create", "namespace", BUILDS)
-    yield registry
+    yield local_registry
     kubectl("delete", "namespace", BUILDS, "--wait=false", check=False)
 
 
@@ -424,17 +420,21 @@ def test_a_second_user_cannot_use_the_first_users_scheduler(hub, alice, bob):
 
 def test_a_session_cannot_escape_through_its_own_dask_objects(hub, bob):
     """From Bob's session, with its ServiceAccount token: Dask objects whose pods would
-    leave the session's bounds (a gitRepo volume, root's group, unconfined seccomp or
-    AppArmor, the session's label, Dask's TLS off), a reserved label added by a
-    metadata-only patch, and the worker cap passed through the scale subresource."""
+    leave the session's bounds (privileged, host paths or namespaces, a chosen node,
+    another image, a priority class, tolerations, a gitRepo volume, root, unconfined
+    seccomp or AppArmor, the session's label, Dask's TLS off), a scheduler reachable
+    from outside the cluster, a privileged DaskJob, a reserved label added by a
+    metadata-only patch, and the worker cap passed at creation, through the scale
+    subresource or with added worker groups."""
     ns = namespace_of(bob.username)
     try:
         assert allowlist_results(in_server(bob.username, ALLOWLIST_PROBE, "unused")) == {}
-        assert "escape-" not in kubectl("-n", ns, "get", "daskclusters", "-o", "name")
+        made = kubectl("-n", ns, "get", "pods,daskclusters,daskjobs,services", "-o", "name")
+        assert "escape-" not in made, made
         assert kubectl("-n", ns, "get", "daskworkergroup", "ok-default", "-o",
                        "jsonpath={.spec.worker.replicas}") == "1"
     finally:
-        kubectl("-n", ns, "delete", "daskclusters", "--all", "--wait=false")
+        kubectl("-n", ns, "delete", "daskclusters,daskworkergroups", "--all", "--wait=false")
 
 
 def stop(hub: Launcher, user: str) -> None:

@@ -15,7 +15,8 @@ import json
 import uuid
 
 import pytest
-from binderhub_launcher import (
+
+from tests.helpers.binderhub_launcher import (
     Browser,
     Launcher,
     LaunchFailed,
@@ -24,20 +25,17 @@ from binderhub_launcher import (
     opens_jupyterlab,
     remove_hub,
 )
-from conftest import EXAMPLES, TEST_PREFIX, require_registry, run_cli
-from k8s_helpers import kubectl, require_cluster, wait_until
-
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.k8s import kubectl, wait_until
 
 RUN = uuid.uuid4().hex[:6]
 ADA, GRACE = f"ada-{RUN}", f"grace-{RUN}"
 
 
 @pytest.fixture(scope="module")
-def image(docker_engine) -> str:
+def image(docker_engine, dev_cluster, local_registry) -> str:
     """examples/quickstart, built and pushed as a BinderHub build pod would."""
-    require_cluster()
-    registry = require_registry()
+    registry = local_registry
     result = run_cli("build", str(EXAMPLES / "quickstart"), "--push",
                      "--image-prefix", f"{registry}/{TEST_PREFIX}binder-")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -45,8 +43,8 @@ def image(docker_engine) -> str:
 
 
 @pytest.fixture(scope="module")
-def hub(image) -> tuple[Launcher, str]:
-    installed = install_hub(require_registry(), auth=True)
+def hub(image, local_registry) -> tuple[Launcher, str]:
+    installed = install_hub(local_registry, auth=True)
     launcher = Launcher(installed.url, installed.api_token, auth_enabled=True)
     wait_until(lambda: launcher.request("GET", "")[0] == 200, 60, "the hub answers")
     yield launcher, installed.password

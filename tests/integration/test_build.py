@@ -14,27 +14,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import (
-    EXAMPLES,
-    TEST_PREFIX,
-    assert_no_container_left,
-    containers,
-    git,
-    git_repo,
-    images_named,
-    require_registry,
-    run_cli,
-    sh,
-    write_tree,
-)
 
 from pangeo_binder.builder.lock import load_base_lock
 from pangeo_binder.builder.pipeline import build
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.engine import assert_no_container_left, containers, images_named, sh
+from tests.helpers.repos import git, git_repo, write_tree
 
 
 def build_ok(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
@@ -338,8 +326,8 @@ def test_the_layer_scan_finds_a_bundle_copied_into_a_layer(docker_engine, tmp_pa
     assert len(found) == 1 and found[0].endswith("layer.tar"), found
 
 
-def test_push_speaks_binderhubs_protocol(docker_engine, quickstart):
-    registry = require_registry()
+def test_push_speaks_binderhubs_protocol(docker_engine, quickstart, local_registry):
+    registry = local_registry
     result = run_cli("build", str(EXAMPLES / "quickstart"), "--push", "--json-logs",
                      "--image-prefix", f"{registry}/{TEST_PREFIX}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -364,7 +352,7 @@ def test_a_private_repository_builds_and_its_credentials_appear_nowhere(docker_e
                                                                           tmp_path):
     """A git URL carrying a user and token (a private repository) is fetched with them,
     and neither reaches the image's labels, the events, or the output."""
-    from git_server import PrivateGitServer
+    from tests.helpers.git_server import PrivateGitServer
 
     token = "tok3n-" + uuid.uuid4().hex[:8]
     (tmp_path / "served").mkdir()

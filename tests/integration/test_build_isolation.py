@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-from conftest import run_cli, sh, write_tree
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import run_cli
+from tests.helpers.engine import sh
+from tests.helpers.repos import write_tree
 
 MARKER = "pangeo-binder-planted-by-another-build"
 # Where a build's code could leave something for the next build: every mount of the

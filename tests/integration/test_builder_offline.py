@@ -11,9 +11,9 @@ import json
 import uuid
 
 import pytest
-from conftest import TEST_PREFIX, names_asked, offline_env, run_builder, served_notebooks
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, names_asked, offline_env, run_builder
+from tests.helpers.repos import served_notebooks
 
 RUN = uuid.uuid4().hex[:8]
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from conda_lock.lockfile import parse_conda_lock_file
-from conftest import TEST_PREFIX, run_cli, write_tree
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.repos import write_tree
 
 ENVIRONMENT = "channels: [conda-forge]\ndependencies:\n  - hello\n"
 POST_BUILD = "#!/bin/sh\nset -e\nhello > $HOME/greeting.txt\n"
@@ -124,7 +123,7 @@ def test_a_package_that_does_not_match_its_hash_fails_and_leaves_nothing(
 def test_the_pip_section_is_installed_into_the_conda_python(docker_engine, tmp_path,
                                                             conda_env):
     # The test channel's `python` is a stand-in: a venv over the image's own Python 3.11
-    # (tests/conda_channel.py); six comes from PyPI, as the lock's pip entry says.
+    # (tests/helpers/conda_channel.py); six comes from PyPI, as the lock's pip entry says.
     repo = write_tree(tmp_path / "repo", {"binder/environment.yml": (
         "channels: [conda-forge]\ndependencies:\n  - python\n  - hello\n"
         "  - pip:\n    - six==1.16.0\n")})

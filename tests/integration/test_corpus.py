@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 
 import pytest
-from conftest import REPO_ROOT, TEST_PREFIX, run_cli
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
-from corpus_notebooks import (
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.corpus import (
     BUILD_OPTIONS,
     CORPUS,
     execute_command,
@@ -23,8 +21,6 @@ from corpus_notebooks import (
     notebooks,
     repositories,
 )
-
-pytestmark = pytest.mark.integration
 
 CONDA_VIA_PYPI = importlib.util.find_spec("pangeo_binder.builder.conda_pypi") is not None
 NOT_WIRED = ("environment.yml from PyPI (pangeo_binder/builder/conda_pypi.py) is not in "
@@ -78,7 +74,7 @@ EXPECT = {
         notices=("binder/environment.yml, a conda env export, is installed from PyPI at its "
                  "exact versions", "C libraries and build-only packages dropped"),
         xfail="" if CONDA_VIA_PYPI else NOT_WIRED),
-    # Built with --relax (corpus_notebooks.BUILD_OPTIONS): python=3.6 and every 2018 pin
+    # Built with --relax (tests/helpers/corpus.py BUILD_OPTIONS): python=3.6 and every 2018 pin
     # dropped, on the Pangeo base.
     "pangeo-tutorial-2018": Expect(notices=(
         "--relax dropped 7 pins of binder/environment.yml: python=3.6 (now 3.11), "

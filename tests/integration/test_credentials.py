@@ -20,15 +20,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, git_repo, run_builder, run_cli
-from git_server import PrivateGitServer
-from registries import USER, htpasswd_registry, token_registry
 
 from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_builder, run_cli
+from tests.helpers.git_server import PrivateGitServer
+from tests.helpers.registries import USER, htpasswd_registry, token_registry
+from tests.helpers.repos import git_repo
 
 RUN = uuid.uuid4().hex[:8]
 GIT_PASSWORD = f"git-pw-{RUN}"
@@ -65,14 +64,14 @@ def git_server(tmp_path_factory) -> PrivateGitServer:
 
 
 @pytest.fixture(scope="module")
-def basic_registry(docker_engine, tmp_path_factory):
+def basic_registry(docker_engine, registry_commands, tmp_path_factory):
     registry = htpasswd_registry(tmp_path_factory.mktemp("basic"), REGISTRY_PASSWORD)
     yield registry
     registry.stop()
 
 
 @pytest.fixture(scope="module")
-def bearer_registry(docker_engine, tmp_path_factory):
+def bearer_registry(docker_engine, registry_commands, tmp_path_factory):
     registry, issuer = token_registry(tmp_path_factory.mktemp("token"), REGISTRY_PASSWORD)
     yield registry, issuer
     registry.stop()

@@ -20,15 +20,14 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import pytest
-from conftest import REPO_ROOT, TEST_PREFIX, git_repo, require_registry, run_cli, write_tree
 
 from pangeo_binder.builder.bases import CONTENT_LABEL, SharedBases, shared_name
 from pangeo_binder.builder.pipeline import base_image_plans, ensure_base
 from pangeo_binder.builder.plan import ImagePlan, content_hash
 from pangeo_binder.events import Event, ignore
 from pangeo_binder.settings import Settings
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import REPO_ROOT, TEST_PREFIX, run_cli
+from tests.helpers.repos import git_repo, write_tree
 
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -72,8 +71,8 @@ def on(client: docker.DockerClient, image: str) -> bool:
 
 
 def test_a_fresh_engine_named_by_docker_host_pulls_the_base_and_builds_there(
-        docker_engine, second_engine, tmp_path):
-    registry = require_registry()
+        docker_engine, second_engine, tmp_path, local_registry):
+    registry = local_registry
     prefix = f"{registry}/{TEST_PREFIX}"
     # A build node that may push leaves the bases of what it built in the registry.
     first = write_tree(tmp_path / "first", {"a.ipynb": NOTEBOOK, "id": uuid.uuid4().hex})
@@ -131,8 +130,9 @@ def tiny_base(os_image: str) -> ImagePlan:
                      files={"Dockerfile": dockerfile})
 
 
-def test_a_base_is_pulled_when_in_the_registry_and_built_when_not(docker_engine):
-    registry = require_registry()
+def test_a_base_is_pulled_when_in_the_registry_and_built_when_not(docker_engine,
+                                                                  local_registry):
+    registry = local_registry
     settings = Settings.from_env()
     plan = tiny_base(settings.os_image)
     lines: list[str] = []
@@ -168,10 +168,10 @@ def test_a_base_is_pulled_when_in_the_registry_and_built_when_not(docker_engine)
     assert docker_engine.image_id(plan.image) is not None
 
 
-def test_a_tag_holding_other_content_is_not_used(docker_engine):
+def test_a_tag_holding_other_content_is_not_used(docker_engine, local_registry):
     """Under a base's name and content tag, an image of other content (its label says
     so) is refused and removed, and the base is built instead."""
-    registry = require_registry()
+    registry = local_registry
     settings = Settings.from_env()
     plan, impostor = tiny_base(settings.os_image), tiny_base(settings.os_image)
     directory = f"{registry}/{TEST_PREFIX}"
@@ -204,10 +204,11 @@ def test_a_base_that_cannot_be_pushed_is_a_warning(docker_engine):
     assert lines[0].endswith("); fresh nodes will build it")
 
 
-def test_a_base_built_without_its_label_is_labelled_when_pushed(docker_engine, tmp_path):
+def test_a_base_built_without_its_label_is_labelled_when_pushed(docker_engine, tmp_path,
+                                                                local_registry):
     """Bases built by an earlier pangeo-binder carry no content label: publishing one
     adds it (no new layer), so fresh nodes can check what they pull."""
-    registry = require_registry()
+    registry = local_registry
     plan = tiny_base(Settings.from_env().os_image)
     (tmp_path / "Dockerfile").write_text(plan.files["Dockerfile"])
     docker_engine.build(tmp_path, "Dockerfile", plan.image, lambda e: None)
@@ -226,10 +227,10 @@ def test_a_base_built_without_its_label_is_labelled_when_pushed(docker_engine, t
 
 
 def test_bases_travel_through_a_registry_behind_credentials(docker_engine, tmp_path,
-                                                            monkeypatch):
+                                                            monkeypatch, registry_commands):
     """BinderHub hands build pods their push credentials; bases are pushed and pulled
     with them, and without them a pull is one line, then a build."""
-    from registries import USER, htpasswd_registry
+    from tests.helpers.registries import USER, htpasswd_registry
 
     password = "base-" + uuid.uuid4().hex
     registry = htpasswd_registry(tmp_path / "registry", password)

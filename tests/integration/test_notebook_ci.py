@@ -17,10 +17,11 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES, container_rows, run_cli, write_tree
-from k8s_helpers import dask_leftovers, kubectl, require_cluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+from tests.helpers.cli import EXAMPLES, run_cli
+from tests.helpers.engine import container_rows
+from tests.helpers.k8s import dask_leftovers, kubectl
+from tests.helpers.repos import write_tree
 
 RUN = uuid.uuid4().hex[:6]
 TEST_LABEL = "app.kubernetes.io/component=notebook-test"
@@ -158,8 +159,8 @@ def test_sigterm_stops_the_run_and_removes_its_container(image, docker_engine):
     assert notebook_containers(docker_engine) == []
 
 
-def test_kubernetes_job_runs_kubecluster_for_real_and_leaves_nothing(image, tmp_path):
-    require_cluster()
+def test_kubernetes_job_runs_kubecluster_for_real_and_leaves_nothing(image, tmp_path,
+                                                                     dev_cluster):
     user = f"nbtest-{RUN}"
     namespace = f"pangeo-{user}"
     junit = tmp_path / "junit.xml"

@@ -6,24 +6,13 @@ written it ends in one line naming what cannot be had, leaving nothing behind; w
 from __future__ import annotations
 
 import shutil
-import sys
 
 import pytest
-from conftest import (
-    REPO_ROOT,
-    TEST_PREFIX,
-    assert_no_container_left,
-    containers,
-    images_named,
-    run_cli,
-)
 
 from pangeo_binder.builder.lock import BASE_PYTHON, load_base_lock
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
-from corpus_notebooks import CORPUS
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.corpus import CORPUS
+from tests.helpers.engine import assert_no_container_left, containers, images_named
 
 NAME = "pangeo-tutorial-2018"
 BASE = load_base_lock()

@@ -12,10 +12,10 @@ import json
 import uuid
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, require_registry, run_cli, write_tree
-from k8s_helpers import kubectl, require_cluster, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.k8s import kubectl, wait_until
+from tests.helpers.repos import write_tree
 
 RUN = uuid.uuid4().hex[:6]
 NAME = f"test-{RUN}"
@@ -51,10 +51,8 @@ def workshop(tmp_path, registry: str, repos: list[str], seats: int, cores: str) 
 
 
 @pytest.fixture(scope="module")
-def registry(docker_engine) -> str:
-    require_cluster()
-    registry = require_registry()
-    yield registry
+def registry(docker_engine, dev_cluster, local_registry) -> str:
+    yield local_registry
     run_cli("stop", "--kubernetes", "--user", USER)
     kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
     kubectl("delete", "priorityclass", NAMESPACE, check=False)

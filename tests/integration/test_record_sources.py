@@ -1,18 +1,19 @@
 """Sources beyond git, built on the real engine: a Zenodo record by its DOI, through
-repo2docker's Zenodo provider and tests/records_standin.py (a loopback stand-in for
+repo2docker's Zenodo provider and tests/helpers/records_standin.py (a loopback stand-in for
 doi.org and Zenodo, which cannot be reached from here), and a GitLab-style nested project
-by its gl: shorthand, served by git's own HTTP backend (tests/git_server.py)."""
+by its gl: shorthand, served by git's own HTTP backend (tests/helpers/git_server.py)."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, git, git_repo, run_cli, sh, write_tree
-from git_server import PrivateGitServer
-from records_standin import RecordsStandIn, zip_of
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.engine import sh
+from tests.helpers.git_server import PrivateGitServer
+from tests.helpers.records_standin import RecordsStandIn, zip_of
+from tests.helpers.repos import git, git_repo, write_tree
 
 RECORD = 3242074
 RUN = uuid.uuid4().hex[:8]

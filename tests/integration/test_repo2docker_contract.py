@@ -9,22 +9,10 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
-from conftest import (
-    TEST_PREFIX,
-    assert_no_container_left,
-    containers,
-    git,
-    git_repo,
-    images_named,
-    run_builder,
-    run_cli,
-    sh,
-)
-
 from pangeo_binder.settings import Settings
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_builder, run_cli
+from tests.helpers.engine import assert_no_container_left, containers, images_named, sh
+from tests.helpers.repos import git, git_repo
 
 # In every fixture, so that each run builds its images for real instead of finding them.
 RUN = uuid.uuid4().hex[:8]

@@ -8,25 +8,20 @@ import json
 import uuid
 
 import pytest
-from conftest import (
-    TEST_PREFIX,
-    assert_no_container_left,
-    bridge_address,
-    containers,
-    git,
-    git_repo,
-    images_named,
-    run_cli,
-    sh,
-    write_tree,
-)
-from git_server import PrivateGitServer
-from package_index import PackageIndex, make_wheel
 
 from pangeo_binder.builder.lock import load_base_lock
 from pangeo_binder.builder.pythons import PYTHON_LABEL
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.engine import (
+    assert_no_container_left,
+    bridge_address,
+    containers,
+    images_named,
+    sh,
+)
+from tests.helpers.git_server import PrivateGitServer
+from tests.helpers.package_index import PackageIndex, make_wheel
+from tests.helpers.repos import git, git_repo, write_tree
 
 BASE = load_base_lock()
 # A release of xarray older than the base's, with wheels for the base's Python.

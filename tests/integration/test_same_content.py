@@ -14,9 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, container_rows, git, git_repo, require_registry, run_cli
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import TEST_PREFIX, run_cli
+from tests.helpers.engine import container_rows
+from tests.helpers.repos import git, git_repo
 
 
 def notebook_repo(root: Path) -> Path:
@@ -143,11 +144,11 @@ def test_sigterm_stops_a_build_and_leaves_nothing(docker_engine, tmp_path, durin
                 if t.startswith(f"{repository}:")]
 
 
-def test_another_machine_state_finds_the_pushed_image(docker_engine, tmp_path):
+def test_another_machine_state_finds_the_pushed_image(docker_engine, tmp_path, local_registry):
     """Same commit, same image anywhere: built and pushed from one checkout with one
     cache, then asked for from another path with a fresh cache (another build node, or
     the same one after a cache clear), the image is found in the registry, not built."""
-    registry = require_registry()
+    registry = local_registry
     prefix = f"{registry}/{TEST_PREFIX}machine-"
     first = notebook_repo(tmp_path / "node-a" / "tutorial")
     pushed = run_cli("build", str(first), "--push", "--image-prefix", prefix,

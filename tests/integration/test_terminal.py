@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run_cli, write_tree
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, run_cli
+from tests.helpers.repos import write_tree
 
 # Each answer is printed under a name that the echoed command line does not contain
 # (`%s` there, the value here), so the output can be told apart from the echo.
@@ -137,7 +137,7 @@ def test_shells_find_the_pip_environment(docker_engine, quickstart, shell, first
 
 def test_login_shells_find_the_conda_environment(docker_engine, tmp_path: Path, conda_env):
     # The test channel's `python` is a stand-in over the image's Python
-    # (tests/conda_channel.py); it has no Jupyter or Dask.
+    # (tests/helpers/conda_channel.py); it has no Jupyter or Dask.
     repo = write_tree(tmp_path / "repo", {"binder/environment.yml": (
         "channels: [conda-forge]\ndependencies:\n  - python\n  - hello\n")})
     image = build_ok(str(repo), env=conda_env)

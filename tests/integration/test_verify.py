@@ -11,14 +11,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, TEST_PREFIX, assert_no_container_left, containers, run_cli
 
 from pangeo_binder.builder.kinds import python_image_for
 from pangeo_binder.builder.lock import BASE_PYTHON, load_base_lock
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
-
-pytestmark = pytest.mark.integration
+from tests.helpers.cli import EXAMPLES, TEST_PREFIX, run_cli
+from tests.helpers.engine import assert_no_container_left, containers
 
 # What a session does to its image before someone commits it: an older six from a wheel,
 # a package no lock names, a file of xarray edited in place, the repository's extra

@@ -1,6 +1,6 @@
 """Makes a Python process one on a machine that reaches no name server (a build cluster
 behind a firewall, a resolver that is down): Python loads this module at start when its
-directory is on PYTHONPATH (`offline_env` in tests/conftest.py). Every name
+directory is on PYTHONPATH (`offline_env` in tests/helpers/cli.py). Every name
 lookup but loopback's fails as DNS does, and the name is appended to the file
 PANGEO_BINDER_TEST_OFFLINE_LOG, so a test can say which hosts a process tried to reach.
 (Programs it starts, git, docker, are not Python: they are given loopback sources.)"""

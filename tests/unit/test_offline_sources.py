@@ -23,16 +23,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
-    REPO_ROOT,
-    git_repo,
-    names_asked,
-    offline_env,
-    run_builder,
-    run_cli,
-    served_notebooks,
-)
-from records_standin import RecordsStandIn
 
 from pangeo_binder.builder import records
 from pangeo_binder.builder.fetch import checkout
@@ -45,6 +35,9 @@ from pangeo_binder.spec import (
     looks_like_source,
     parse_source,
 )
+from tests.helpers.cli import REPO_ROOT, names_asked, offline_env, run_builder, run_cli
+from tests.helpers.records_standin import RecordsStandIn
+from tests.helpers.repos import git_repo, served_notebooks
 
 UPDATE_SCRIPT = REPO_ROOT / "scripts" / "update-dataverse-hosts"
 HARVARD = "https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/TJCLKP"

@@ -11,8 +11,7 @@ import click
 import pytest
 
 from pangeo_binder.cli import main
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.cli import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

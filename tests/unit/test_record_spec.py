@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
 
 from pangeo_binder.errors import SourceError
 from pangeo_binder.spec import GitSource, RecordSource, looks_like_source, parse_source, slug
+from tests.helpers.cli import run_cli
 
 HUB = "https://h.org"
 HYDRO = "b8f6eae9d89241cf8b5904033460af61"

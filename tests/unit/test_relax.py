@@ -5,7 +5,6 @@ of these reach Docker (tests/integration/test_old_tutorial.py builds one)."""
 from dataclasses import replace
 
 import pytest
-from conftest import run_cli, write_tree
 
 from pangeo_binder.builder import lock as locks
 from pangeo_binder.builder.conda_pypi import PypiTranslation, translate
@@ -30,6 +29,8 @@ from pangeo_binder.errors import BinderConfigError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
 from pangeo_binder.yaml_file import load_yaml
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write_tree
 
 BASE = load_base_lock()
 OLD_ENVIRONMENT = """\

@@ -11,7 +11,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, write_tree
 
 from pangeo_binder.checks import run_notebooks
 from pangeo_binder.checks.notebook_report import junit_xml, markdown, plain_lines
@@ -24,6 +23,8 @@ from pangeo_binder.checks.notebooks import (
     Status,
 )
 from pangeo_binder.events import Event, Phase
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write_tree
 
 RESULTS = (
     NotebookResult("intro.ipynb", Status.PASSED, 4.2),

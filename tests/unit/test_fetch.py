@@ -4,12 +4,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git, git_repo, write_tree
 
 from pangeo_binder.builder.fetch import checkout, local_tree_id
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
+from tests.helpers.repos import git, git_repo, write_tree
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
-
-import pytest
 
 
 def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> str:
@@ -88,16 +85,6 @@ results["own daskclusters"] = call(
     "GET", "/apis/kubernetes.dask.org/v1/namespaces/{own_namespace}/daskclusters")
 print(json.dumps(results))
 """
-
-
-def require_cluster() -> None:
-    """The dev cluster with the Dask operator; fail (under the test command) or skip
-    without it."""
-    if not os.environ.get("KUBECONFIG"):
-        if os.environ.get("PANGEO_BINDER_REQUIRE_DOCKER"):
-            pytest.fail("no dev cluster: KUBECONFIG is not set (deploy/dev-cluster/cluster up)")
-        pytest.skip("no dev cluster (KUBECONFIG)")
-    assert "Running" in kubectl("-n", "dask-operator", "get", "pods")
 
 
 def kubecluster_probe(token_variable: str) -> str:

@@ -176,7 +176,7 @@ def install_hub(registry: str, *, auth: bool) -> InstalledHub:
     import os
     import subprocess
 
-    from conftest import REPO_ROOT, TEST_PREFIX, run_cli
+    from tests.helpers.cli import REPO_ROOT, TEST_PREFIX, run_cli
 
     result = run_cli("base", "--hub")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -200,7 +200,7 @@ def install_hub(registry: str, *, auth: bool) -> InstalledHub:
 def remove_hub(launcher: Launcher) -> None:
     """Stop and delete every user of the hub, then the hub itself: what its namespace and
     RBAC leave is gone too."""
-    from k8s_helpers import kubectl, wait_until
+    from tests.helpers.k8s import kubectl, wait_until
 
     _, users = launcher.request("GET", "users")
     names = [user["name"] for user in users] if isinstance(users, list) else []
@@ -219,7 +219,7 @@ def remove_hub(launcher: Launcher) -> None:
 
 def hub_namespaces() -> list[str]:
     """The session namespaces the hub under test made (and not yet deleted)."""
-    from k8s_helpers import kubectl
+    from tests.helpers.k8s import kubectl
 
     found = json.loads(kubectl("get", "namespaces", "-l", "pangeo-binder/user", "-o", "json"))
     return [ns["metadata"]["name"] for ns in found["items"]

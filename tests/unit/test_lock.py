@@ -9,7 +9,6 @@ import tempfile
 import uuid
 
 import pytest
-from conftest import run_cli, write_tree
 
 from pangeo_binder.builder.fetch import checkout
 from pangeo_binder.builder.kinds import Context, choose, detect
@@ -26,6 +25,9 @@ from pangeo_binder.errors import LockError, PinConflictError
 from pangeo_binder.events import ignore
 from pangeo_binder.settings import Settings
 from pangeo_binder.spec import parse_source
+from tests.helpers.cli import run_cli
+from tests.helpers.corpus import CORPUS
+from tests.helpers.repos import write_tree
 
 BASE = load_base_lock()
 XARRAY = BASE.pins["xarray"]
@@ -96,7 +98,6 @@ def lock_repo(sandbox):
     return lock_repo
 
 
-@pytest.mark.integration
 def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path, lock_repo):
     files = {"binder/requirements.txt": "xarray-einstats\nxarray\n"}
     lock, messages = lock_repo(tmp_path, files, tmp_path / "cache")
@@ -109,7 +110,6 @@ def test_repo_extras_resolve_against_base_pins_and_are_cached(tmp_path, lock_rep
     assert any("cached lock" in m for m in messages)
 
 
-@pytest.mark.integration
 def test_a_transitive_conflict_gets_a_standalone_environment(tmp_path, lock_repo):
     # tensorflow 2.15 needs wrapt < 1.15; the base pins a newer wrapt.
     lock, messages = lock_repo(tmp_path, {"binder/requirements.txt": "tensorflow==2.15.0\n"},
@@ -123,7 +123,6 @@ def test_a_transitive_conflict_gets_a_standalone_environment(tmp_path, lock_repo
     assert any("does not fit the Pangeo base" in m for m in messages)
 
 
-@pytest.mark.integration
 def test_a_transitive_conflict_under_the_strict_policy_is_one_clear_error(tmp_path,
                                                                           lock_repo):
     with pytest.raises(LockError) as error:
@@ -135,7 +134,6 @@ def test_a_transitive_conflict_under_the_strict_policy_is_one_clear_error(tmp_pa
     assert "\n" not in message
 
 
-@pytest.mark.integration
 def test_a_direct_pin_off_the_base_is_resolved_standalone_and_cached(tmp_path, lock_repo):
     files = {"binder/requirements.txt": "xarray==2025.1.2\n"}
     lock, messages = lock_repo(tmp_path, files, tmp_path / "cache")
@@ -149,7 +147,6 @@ def test_a_direct_pin_off_the_base_is_resolved_standalone_and_cached(tmp_path, l
     assert any(m.startswith("Notice:") for m in messages)  # said again on a cache hit
 
 
-@pytest.mark.integration
 def test_pins_no_dask_integration_admits_leave_it_out_with_a_notice(tmp_path, lock_repo):
     lock, messages = lock_repo(tmp_path, {"requirements.txt": "dask==2022.5.0\n"},
                                tmp_path / "cache")
@@ -159,19 +156,16 @@ def test_pins_no_dask_integration_admits_leave_it_out_with_a_notice(tmp_path, lo
                for m in messages)
 
 
-@pytest.mark.integration
 def test_unknown_package_is_one_clear_error(tmp_path, lock_repo):
     with pytest.raises(LockError, match="no-such-package-pangeo-binder"):
         lock_repo(tmp_path, {"binder/requirements.txt": "no-such-package-pangeo-binder\n"},
                   tmp_path / "cache")
 
 
-@pytest.mark.integration
 def test_no_requirements_means_no_lock(tmp_path, lock_repo):
     assert lock_repo(tmp_path, {"binder/apt.txt": "nco\n"}, tmp_path / "cache")[0] is None
 
 
-@pytest.mark.integration
 def test_lock_command_exports_a_lock_the_next_build_uses_as_is(tmp_path, lock_repo):
     root = write_tree(tmp_path / "repo", {"binder/requirements.txt": "xarray-einstats\n"})
     result = run_cli("lock", str(root), "-o", str(root / "binder" / "pangeo-binder.lock"))
@@ -193,7 +187,6 @@ def test_lock_command_reports_a_conflict_in_one_line_under_the_strict_policy(tmp
     assert f"xarray=={XARRAY}" in result.stderr
 
 
-@pytest.mark.integration
 def test_a_lock_is_a_pure_function_of_its_inputs(tmp_path, lock_repo, monkeypatch):
     """No temporary path, cache directory or time in a lock's bytes: another machine,
     build pod or cleared cache gets the same lock, hence the same image."""
@@ -228,7 +221,6 @@ def malicious_sdist(marker: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.integration
 def test_resolving_never_runs_repository_code_on_the_build_machine(tmp_path, docker_engine):
     marker = f"/tmp/pangeo-binder-marker-{uuid.uuid4().hex[:8]}"
     root = write_tree(tmp_path / "repo", {
@@ -248,16 +240,12 @@ def test_resolving_never_runs_repository_code_on_the_build_machine(tmp_path, doc
     assert left.stdout.strip() == "", "a sandbox container was left behind"
 
 
-CORPUS = os.path.join(os.path.dirname(__file__), "corpus")
-
-
 def corpus_files(name):
     root = os.path.join(CORPUS, name)
     return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f)).read()
             for d, _, names in os.walk(root) for f in names}
 
 
-@pytest.mark.integration
 def test_a_uv_lock_is_exported_in_the_sandbox_and_pinned_exactly(tmp_path, lock_repo):
     lock, messages = lock_repo(tmp_path, corpus_files("uv-project"), tmp_path / "cache")
     assert lock.pins["humanize"] == "4.17.0"  # what uv.lock says, not the newest
@@ -267,7 +255,6 @@ def test_a_uv_lock_is_exported_in_the_sandbox_and_pinned_exactly(tmp_path, lock_
            "hash-checked" in messages
 
 
-@pytest.mark.integration
 def test_a_pipfile_lock_is_installed_as_locked_and_its_hashes_checked(tmp_path, lock_repo):
     files = corpus_files("pipenv-course")
     lock, _ = lock_repo(tmp_path, files, tmp_path / "cache")
@@ -282,7 +269,6 @@ def test_a_pipfile_lock_is_installed_as_locked_and_its_hashes_checked(tmp_path, 
         lock_repo(tmp_path, files, tmp_path / "cache", name="tampered")
 
 
-@pytest.mark.integration
 def test_a_pipfile_without_lock_is_resolved_like_requirements(tmp_path, lock_repo):
     lock, messages = lock_repo(tmp_path, {
         "Pipfile": "[packages]\nxarray = '*'\n\n[dev-packages]\nxarray-einstats = '*'\n",
@@ -291,7 +277,6 @@ def test_a_pipfile_without_lock_is_resolved_like_requirements(tmp_path, lock_rep
     assert any(m.startswith("Resolving Pipfile against the Pangeo base") for m in messages)
 
 
-@pytest.mark.integration
 def test_a_committed_pylock_is_pinned_exactly_and_hash_checked(tmp_path, lock_repo):
     files = corpus_files("uv-project")
     # The uv project's lock in PEP 751's form, as `uv export --format pylock.toml` writes

@@ -1,7 +1,6 @@
 """Binder file detection and validation (repo2docker's contract)."""
 
 import pytest
-from conftest import write_tree
 
 from pangeo_binder.builder.binder_files import parse_apt_txt
 from pangeo_binder.builder.fetch import checkout
@@ -9,6 +8,7 @@ from pangeo_binder.builder.kinds import detect
 from pangeo_binder.errors import BinderConfigError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
+from tests.helpers.repos import write_tree
 
 
 def detect_tree(tmp_path, files):

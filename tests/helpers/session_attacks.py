@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 
-# What got through before admission was an allow-list, tried from inside a session with
-# its own ServiceAccount token: a gitRepo volume (CVE-2024-10220), an unconfined seccomp
-# or AppArmor profile, the session label copied onto a scheduler pod, a Dask setting that
-# turns the session's TLS off, a reserved label added by a metadata-only patch, and the
-# worker cap passed through the worker group's scale subresource.
+# Dask objects that would give a session host access, another image, the scheduler
+# outside the cluster or more workers than its cap (cap 2, as both kinds of session are
+# launched here), and what got through before admission was an allow-list: a gitRepo
+# volume (CVE-2024-10220), an unconfined seccomp or AppArmor profile, the session label
+# copied onto a scheduler pod, a Dask setting that turns the session's TLS off, a reserved
+# label added by a metadata-only patch, and the worker cap passed through the worker
+# group's scale subresource or through worker groups added one by one. Tried from inside
+# a session with its own ServiceAccount token, as an attacker would; each is refused by
+# the API server (the operator's admission webhook), naming the rule.
 ALLOWLIST_PROBE = """
 import copy, json, os, ssl, time, urllib.error, urllib.request
 from dask_kubernetes.operator import make_cluster_spec
@@ -39,7 +43,18 @@ def cluster(name, change, workers=1):
                 "application/json")
 
 sched = lambda s: s["scheduler"]["spec"]
+container = lambda s: sched(s)["containers"][0]
 attacks = {
+    "privileged": lambda s: container(s).update(securityContext={"privileged": True}),
+    "hostpath": lambda s: sched(s).update(volumes=[{"name": "node", "hostPath": {"path": "/"}}]),
+    "hostnetwork": lambda s: sched(s).update(hostNetwork=True),
+    "nodename": lambda s: sched(s).update(nodeName="pangeo-binder-dev"),
+    "image": lambda s: container(s).update(image="pangeo-binder/python:latest"),
+    "priority": lambda s: sched(s).update(priorityClassName="system-node-critical"),
+    "tolerations": lambda s: sched(s).update(tolerations=[{"operator": "Exists"}]),
+    "nodeport": lambda s: s["scheduler"]["service"].update(type="NodePort"),
+    "loadbalancer": lambda s: s["scheduler"]["service"].update(type="LoadBalancer"),
+    "workers": lambda s: s["worker"].update(replicas=5),
     "gitRepo": lambda s: sched(s).update(volumes=[{"name": "r", "gitRepo": {
         "repository": "https://example.org/r.git", "directory": "r/.git"}}]),
     "seccomp": lambda s: sched(s).update(securityContext={"seccompProfile": {
@@ -53,11 +68,27 @@ attacks = {
 }
 results = {name: cluster(f"escape-{name.replace(' ', '-').lower()}", change)
            for name, change in attacks.items()}
-# Root's group is not refused but rewritten: the policy fixes it.
-made = cluster("rootgroup", lambda s: sched(s).update(securityContext={"runAsGroup": 0}))
+# Root, as the user or as the group, is not refused but rewritten: the policy fixes who
+# a Dask pod runs as, so what was stored is the answer. No workers, so that these take
+# none of the cap.
+made = cluster("rootgroup", lambda s: sched(s).update(securityContext={"runAsGroup": 0}),
+               workers=0)
 results["root group"] = made["spec"]["scheduler"]["spec"].get("securityContext") \\
     if "spec" in made else made
 call("DELETE", f"/apis/{group}/namespaces/{ns}/daskclusters/rootgroup", {})
+made = cluster("rooted", lambda s: container(s).update(
+    securityContext={"runAsNonRoot": False, "runAsUser": 0}), workers=0)
+results["root"] = made["spec"]["scheduler"]["spec"]["containers"][0].get("securityContext") \\
+    if "spec" in made else made
+call("DELETE", f"/apis/{group}/namespaces/{ns}/daskclusters/rooted", {})
+# A DaskJob whose job runner is privileged.
+runner = copy.deepcopy(make_cluster_spec(name="x", image=image)["spec"]["scheduler"]["spec"])
+runner["containers"][0]["securityContext"] = {"privileged": True}
+results["job"] = call("POST", f"/apis/{group}/namespaces/{ns}/daskjobs", {
+    "apiVersion": group, "kind": "DaskJob", "metadata": {"name": "escape-job"},
+    "spec": {"job": {"spec": runner}, "cluster": {
+        "spec": make_cluster_spec(name="x", image=image, n_workers=1)["spec"]}}},
+    "application/json")
 # A cluster within the cap, then a metadata-only patch and a scale past the cap.
 cluster("ok", lambda s: None)
 path = f"/apis/{group}/namespaces/{ns}"
@@ -69,9 +100,29 @@ for _ in range(120):
     time.sleep(1)
 results["scale"] = call("PATCH", path + "/daskworkergroups/ok-default/scale",
                         {"spec": {"replicas": 6}})
+# Worker groups of one worker each beside it: the second passes the cap (1 + 1 + 1).
+def worker_group(name):
+    spec = copy.deepcopy(make_cluster_spec(name="ok", image=image)["spec"]["worker"])
+    spec["replicas"] = 1
+    return call("POST", path + "/daskworkergroups", {
+        "apiVersion": group, "kind": "DaskWorkerGroup", "metadata": {"name": name},
+        "spec": {"cluster": "ok", "worker": spec}}, "application/json")
+results["group within cap"] = worker_group("ok-extra")
+results["group past cap"] = worker_group("ok-extra2")
 print(json.dumps(results))
 """
 ALLOWLIST_RULES = {
+    "privileged": "privileged containers are not allowed",
+    "hostpath": "hostPath volumes are not allowed",
+    "hostnetwork": "host namespaces are not allowed",
+    "nodename": "choosing a node is not allowed",
+    "image": "is not the session's image",
+    "priority": "priority class 'system-node-critical' is not allowed",
+    "tolerations": "is not allowed",
+    "nodeport": "NodePort services are not allowed (ClusterIP only)",
+    "loadbalancer": "LoadBalancer services are not allowed (ClusterIP only)",
+    "workers": "more than its cap of 2",
+    "job": "spec.job.spec.containers[0]: privileged containers are not allowed",
     "gitRepo": "gitRepo volumes are not allowed",
     "seccomp": "only RuntimeDefault or Localhost",
     "apparmor": "profile 'unconfined' is not allowed",
@@ -79,6 +130,7 @@ ALLOWLIST_RULES = {
     "tls off": "this Dask setting is the operator's",
     "label patch": "metadata.labels[pangeo-binder/session]: reserved",
     "scale": "workers in all of this session's Dask clusters is more than its cap of",
+    "group past cap": "3 workers in all of this session's Dask clusters is more than its cap",
 }
 
 
@@ -143,11 +195,16 @@ print(json.dumps({{"health": urllib.request.urlopen(base + path + "/health").sta
 
 def allowlist_results(output: str) -> dict:
     """The probe's answers, checked: every attack refused by the session policy with
-    its rule, and root's group rewritten. Returns nothing left unchecked."""
+    its rule, root (the user and the group) rewritten, and a worker group within the cap
+    made. Returns what is left unchecked (nothing, when the probe and this agree)."""
     results = json.loads(output.strip().splitlines()[-1])
     assert results.pop("root group") == {
         "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"}}
+    root = results.pop("root")
+    assert root.get("runAsNonRoot") is True and root.get("runAsUser") == 1000, root
+    within = results.pop("group within cap")
+    assert "refused" not in within, within
     for attack, rule in ALLOWLIST_RULES.items():
         answer = results.pop(attack)
         assert answer.get("refused") in (400, 403, 422), (attack, answer)

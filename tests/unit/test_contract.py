@@ -3,10 +3,10 @@ are the ones the deployment's manifests define."""
 
 from __future__ import annotations
 
-from conftest import REPO_ROOT
 from ruamel.yaml import YAML
 
 from pangeo_binder.dask_operator import contract
+from tests.helpers.cli import REPO_ROOT
 
 
 def manifests(path: str) -> dict[tuple[str, str], dict]:

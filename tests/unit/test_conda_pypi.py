@@ -9,10 +9,8 @@ import json
 import re
 import textwrap
 from datetime import date
-from pathlib import Path
 
 import pytest
-from conftest import run_cli, write_tree
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -31,6 +29,8 @@ from pangeo_binder.builder.conda_pypi import (
 from pangeo_binder.errors import BinderConfigError
 from pangeo_binder.resources import environment_dir
 from pangeo_binder.yaml_file import load_yaml
+from tests.helpers.cli import REPO_ROOT, run_cli
+from tests.helpers.repos import write_tree
 
 SQUATTED = ("snappy", "proj", "geos", "blosc", "tk", "liblapack")
 # A table's sections after pypi, empty.
@@ -540,7 +540,7 @@ def test_supply_chain_c_libraries_nothing_maps_never_go_to_pypi(name):
 
 # `conda env export`: every package of an environment, pinned with its build.
 
-EXPORT = Path(__file__).parent / "fixtures" / "xarray-tutorial-export.yml"
+EXPORT = REPO_ROOT / "tests" / "fixtures" / "xarray-tutorial-export.yml"
 
 
 def exported() -> PypiTranslation:

@@ -1,5 +1,5 @@
 """Records (Zenodo, Figshare, Dataverse, CKAN, Software Heritage) fetched through
-repo2docker's content providers, against tests/records_standin.py: a loopback stand-in
+repo2docker's content providers, against tests/helpers/records_standin.py: a loopback stand-in
 for those services, which cannot be reached from here. Hydroshare's provider names its
 hosts inside its code, so only its spelling and badge are tested."""
 
@@ -13,13 +13,13 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_cli
-from records_standin import RecordsStandIn, zip_of
 
 from pangeo_binder.builder.fetch import checkout
 from pangeo_binder.errors import SourceError
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
+from tests.helpers.cli import run_cli
+from tests.helpers.records_standin import RecordsStandIn, zip_of
 
 FILES = {"binder/requirements.txt": b"xarray-einstats\n", "intro.ipynb": b'{"cells": []}'}
 
@@ -180,8 +180,8 @@ def test_a_service_that_stops_answering_is_given_up_on(standin, monkeypatch):
 
 
 def test_a_gitlab_shorthand_fetches_a_nested_project(tmp_path, monkeypatch):
-    from conftest import git, git_repo
-    from git_server import PrivateGitServer
+    from tests.helpers.git_server import PrivateGitServer
+    from tests.helpers.repos import git, git_repo
 
     (tmp_path / "served").mkdir()
     server = PrivateGitServer(tmp_path / "served")

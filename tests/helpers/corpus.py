@@ -1,11 +1,11 @@
 """Shared by tests/integration/test_corpus.py and benchmarks/corpus.py: which directories
-here are repositories, and how their notebooks are executed inside a built image."""
+of tests/corpus/ are repositories, and how their notebooks are executed inside a built image."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 # `pangeo-binder build` options of the repositories that need some: an environment that
 # cannot be rebuilt as written is built on today's stack.

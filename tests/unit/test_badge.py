@@ -3,10 +3,9 @@
 import subprocess
 import sys
 
-from conftest import run_cli
-
 from pangeo_binder.hub.badge import BinderRepo
 from pangeo_binder.spec import parse_source
+from tests.helpers.cli import run_cli
 
 
 def test_badges_use_binderhubs_url_scheme():

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import git_repo, run_cli, write_tree
 
 from pangeo_binder.builder.lock import load_base_lock
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import git_repo, write_tree
 
 
 def build_fails(tmp_path, *args, env=None):

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from pangeo_binder.checks.sbom import purl, sbom_json
 from pangeo_binder.checks.verify import (
@@ -29,6 +28,7 @@ from pangeo_binder.checks.verify import (
     pip_pins,
     verify_inventory,
 )
+from tests.helpers.cli import run_cli
 
 SITE = "lib/python3.11/site-packages"
 

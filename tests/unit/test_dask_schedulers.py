@@ -33,6 +33,7 @@ import pytest
 
 from pangeo_binder.dask_operator import schedulers
 from pangeo_binder.dask_operator.schedulers import SchedulerReplyError
+from tests.helpers.cli import REPO_ROOT
 
 LOG = logging.getLogger("test-dask-schedulers")
 NAMESPACE = "pangeo-mallory"
@@ -590,7 +591,7 @@ def test_the_operators_policy_module_installs_them() -> None:
              "assert all(getattr(controller, n) is f\n"
              "           for n, f in schedulers.REPLACEMENTS.items())\n")
     # This checkout first, then whatever the interpreter was given (the operator image's).
-    path = [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+    path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))},
                           check=False)

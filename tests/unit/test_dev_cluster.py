@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+
+from tests.helpers.cli import REPO_ROOT
 
 CLUSTER = REPO_ROOT / "deploy/dev-cluster/cluster"
 

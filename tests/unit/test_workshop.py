@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
-from conftest import run_cli, write_tree
 
 from pangeo_binder.spec import GitSource, LocalSource
 from pangeo_binder.workshop.config import Seats, WorkshopError, load_workshop
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write_tree
 
 GOOD = """\
 name: tutorial

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from conda_lock.lockfile import parse_conda_lock_file
-from conftest import run_cli, write_tree
+
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write_tree
 
 
 def copy_channel(channel: Path, dest: Path, conda_env: dict[str, str]) -> Path:
@@ -214,7 +216,6 @@ def test_a_file_that_is_not_a_conda_lock_is_one_line(tmp_path, conda_env):
                                             conda_env)
 
 
-@pytest.mark.integration  # the pip section is resolved in a sandbox container
 def test_the_pip_section_is_locked_after_the_conda_packages(tmp_path, conda_env,
                                                             docker_engine):
     repo = environment(tmp_path, "# pangeo-binder: conda\nchannels: [conda-forge]\n"

@@ -2,10 +2,8 @@
 the spec that breaks it, and KubeCluster()'s own specs pass once restricted."""
 
 import copy
-from pathlib import Path
 
 import pytest
-from dask_kubernetes_spec import cluster_spec
 from ruamel.yaml import YAML
 
 from pangeo_binder.dask_operator.admission import (
@@ -22,6 +20,8 @@ from pangeo_binder.dask_operator.admission import (
     worker_counts,
 )
 from pangeo_binder.spec import without_credentials
+from tests.helpers.cli import REPO_ROOT
+from tests.helpers.dask_kubernetes_spec import cluster_spec
 
 IMAGE = "registry.example.org/binder-tutorial:0123abcd"
 SESSION = Session(images=frozenset({IMAGE}), max_workers=2)
@@ -467,7 +467,7 @@ def test_a_dask_pods_own_annotations_are_checked():
         "profile 'unconfined' is not allowed"]
 
 
-WEBHOOKS = Path(__file__).parent.parent / "deploy/dask-operator/webhooks.yaml"
+WEBHOOKS = REPO_ROOT / "deploy" / "dask-operator" / "webhooks.yaml"
 
 
 def test_the_webhooks_see_every_change_of_every_dask_object_and_pod():

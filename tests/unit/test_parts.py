@@ -1,0 +1,48 @@
+"""The real parts a test may need (tests/helpers/parts.py): what marks a test with them,
+and the reasons a plain `pytest` gives for the tests it skips."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from tests.helpers import parts
+from tests.helpers.cli import REPO_ROOT
+
+
+def test_every_marker_is_registered_with_its_meaning():
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    markers = dict(line.split(": ", 1)
+                   for line in config["tool"]["pytest"]["ini_options"]["markers"])
+    assert set(markers) == {parts.INTEGRATION, *(part.name for part in parts.PARTS)}
+    assert all(markers.values())
+
+
+@pytest.mark.parametrize(("fixtures", "markers", "needed"), [
+    (["tmp_path"], [], []),
+    (["tmp_path", "docker_engine"], [], ["docker"]),
+    (["docker_engine", "local_registry"], [], ["registry", "docker"]),
+    (["registry_commands"], [], ["registry"]),
+    (["docker_engine", "dev_cluster"], [], ["kubernetes", "docker"]),
+    (["tmp_path"], ["docker", "parametrize"], ["docker"]),
+])
+def test_the_parts_a_test_needs_are_those_of_its_fixtures_or_its_markers(fixtures, markers,
+                                                                         needed):
+    assert [p.name for p in parts.parts_needed(fixtures, markers)] == needed
+
+
+def test_this_test_needs_no_part(request):
+    assert request.node.get_closest_marker(parts.INTEGRATION) is None
+    assert not any(request.node.get_closest_marker(p.name) for p in parts.PARTS)
+
+
+def test_a_missing_part_names_itself_and_how_to_get_it(monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv(parts.REGISTRY_VARIABLE, raising=False)
+    assert "KUBECONFIG is not set" in parts.kubernetes_missing()
+    assert "deploy/dev-cluster/cluster up" in parts.kubernetes_missing()
+    assert f"{parts.REGISTRY_VARIABLE} is not set" in parts.registry_missing()
+    assert "scripts/setup-registry" in parts.registry_missing()
+    monkeypatch.setenv("KUBECONFIG", "/somewhere/kubeconfig")
+    assert parts.kubernetes_missing() is None
