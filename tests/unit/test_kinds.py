@@ -2,7 +2,6 @@
 built from, as repo2docker's list of buildpacks does."""
 
 import pytest
-from conftest import write_tree
 
 from pangeo_binder.builder import kinds
 from pangeo_binder.builder.fetch import checkout
@@ -15,6 +14,7 @@ from pangeo_binder.builder.kinds.python_project import PythonProject
 from pangeo_binder.builder.kinds.shipped_lock import ShippedLock
 from pangeo_binder.events import ignore
 from pangeo_binder.spec import parse_source
+from tests.helpers.repos import write_tree
 
 BOTH = {"binder/environment.yml": "dependencies: [xarray]\n",
         "binder/requirements.txt": "xarray\n"}
