@@ -161,19 +161,26 @@ def start_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
 
 def _wait_for_pool(api, workshop: Workshop, images: Sequence[str], emit: Emit,
                    timeout: float) -> PoolStatus:
+    said: list[str] = []
+
+    def tell(line: str) -> None:  # each count once, as it changes, the last one too
+        if line not in said[-1:]:
+            said.append(line)
+            emit(Event(Phase.LAUNCHING, f"images pulled per node: {line}"))
+
     def pulled() -> PoolStatus | Waiting:
         status = pool_status(api, workshop)
+        line = "; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes) or \
+            "waiting for the puller pods"
+        tell(line)
         if status.problems:
             raise KubernetesError(f"cannot prewarm {status.problems[0]}; fix the workshop "
                                   "file and run prewarm again")
         if status.ready and tuple(status.images) == tuple(images):
             return status
-        return Waiting("; ".join(f"{n.node}: {n.pulled}/{n.total}" for n in status.nodes)
-                       or "waiting for the puller pods")
+        return Waiting(line)
 
-    status = wait_until(pulled, timeout, every=2,
-                        tell=lambda line: emit(Event(Phase.LAUNCHING,
-                                                     f"images pulled per node: {line}")),
+    status = wait_until(pulled, timeout, every=2, tell=tell,
                         timed_out=lambda line: KubernetesError(
                             f"not every node pulled the images in {timeout:.0f}s ({line})"))
     emit(Event(Phase.READY, status.summary()))
