@@ -10,8 +10,8 @@ stack's top-level specs plus the repository's extras) and copies the repository.
     images built, the naive Dockerfile with Docker's layer cache (its pip layer is new,
     because the package list changed); where pangeo-binder's time goes (resolve, docker
     build, smoke test, tag) is read from its progress lines as they arrive;
-(b) no-op rebuild: pangeo-binder's cache hit against a fully cached `docker build`, each
-    the median of five;
+(b) no-op rebuild: pangeo-binder's cache hit against a fully cached `docker build`, run
+    in turn, each the median of 21;
 (c) lock time: resolving the extras against the base pins (uv), against pip resolving the
     same full list (`pip install --dry-run`), both with empty caches;
 (d) image size, and what one more repository adds on disk (layers not shared with others);
@@ -88,8 +88,13 @@ def image_size(engine: Engine, ref: str) -> int:
     return engine.client.images.get(ref).attrs["Size"]
 
 
-def median_of_five(action: Callable[[], object]) -> float:
-    return sorted(timed(action) for _ in range(5))[2]
+def paired_medians(first: Callable[[], object], second: Callable[[], object],
+                   pairs: int = 21) -> tuple[float, float]:
+    """The median times of `first` and `second`, run in turn (first, second, first, ...)
+    so that a drift of the machine's speed falls on both alike; one warm-up each."""
+    first(), second()
+    times = [(timed(first), timed(second)) for _ in range(pairs)]
+    return (sorted(a for a, _ in times)[pairs // 2], sorted(b for _, b in times)[pairs // 2])
 
 
 # The phase each progress line starts (a cache of the lock skips "resolve").
@@ -206,9 +211,8 @@ def main() -> None:
         naive_seconds = timed(lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
 
         # (b) no-op rebuilds: the CLI as a user runs it, against a cached `docker build`.
-        noop_seconds = median_of_five(
-            lambda: run(sys.executable, "-m", "pangeo_binder", "build", str(repo), env=env))
-        naive_noop_seconds = median_of_five(
+        noop_seconds, naive_noop_seconds = paired_medians(
+            lambda: run(sys.executable, "-m", "pangeo_binder", "build", str(repo), env=env),
             lambda: run(*naive_build, env={"DOCKER_BUILDKIT": "1"}))
 
         # (d) sizes; (e) the base.
