@@ -14,8 +14,8 @@ from .rebuild import rebuilt
 def image_of(source: Source, settings: Settings, emit: Emit, *, push: bool = False,
              image_name: str | None = None, appendix: str = "") -> str:
     """The image of `source`: the recorded one when its inputs are unchanged, else the
-    pipeline's build. The one way in for every command that builds (`build`, `test`), so
-    that the shortcut's conditions live here only: a pushed or explicitly named image is
+    pipeline's build. The one way in for every command that builds, so that the
+    shortcut's conditions live here only: a pushed or explicitly named image is
     always asked of the pipeline, and an appendix is no input the record knows."""
     if not push and image_name is None and not appendix.strip() \
             and (image := rebuilt(source, settings, emit)):
