@@ -50,6 +50,15 @@ def test_check_needs_a_registry_prefix():
     assert "names no registry" in result.stderr.strip().splitlines()[-1]
 
 
+def test_check_without_an_image_prefix_is_one_line():
+    result = run_cli("badge", "gh:o/r", "--hub", "https://h.org", "--check",
+                     env={"PANGEO_BINDER_IMAGE_PREFIX": ""})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == ("pangeo-binder: error: --check needs the hub's "
+                                     "--image-prefix")
+
+
 def test_a_badge_without_check_loads_no_registry_client():
     """Printing badges is string work: docker-py (the registry question of --check)
     takes longer to load than the badges take to print."""

@@ -260,3 +260,38 @@ def test_a_conda_lock_is_a_pure_function_of_its_inputs(tmp_path, conda_env):
         texts.append(out.read_text())
     assert texts[0] == texts[1]
     assert str(repo) not in texts[0] and "created_at" not in texts[0]
+
+
+@pytest.mark.parametrize("served", [b"not the package", None])
+def test_a_package_fetch_that_fails_is_one_line_and_leaves_nothing(tmp_path, served):
+    """A locked package whose URL answers other bytes, or 404: one line naming it, and
+    neither a file nor its hash's directory in the package store."""
+    from pangeo_binder.builder.conda import CondaLock, CondaPackage, fetch_packages
+    from pangeo_binder.errors import LockError
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if served else 404)
+            self.send_header("Content-Length", str(len(served or b"")))
+            self.end_headers()
+            self.wfile.write(served or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/noarch/pkg-1.0-h0_0.tar.bz2"
+    package = CondaPackage("pkg", "1.0", "h0_0", url, "0" * 64, "0" * 32)
+    try:
+        with pytest.raises(LockError) as failure:
+            fetch_packages(CondaLock("", (package,)), tmp_path, lambda event: None)
+    finally:
+        server.shutdown()
+    message = str(failure.value)
+    assert "\n" not in message
+    if served:
+        assert message.startswith("pkg-1.0-h0_0.tar.bz2 from " + url + " has sha256 ")
+    else:
+        assert message == f"cannot fetch {url}: the server answered 404 Not Found"
+    assert [p.name for p in (tmp_path / "conda-pkgs").iterdir()] == []

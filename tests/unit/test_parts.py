@@ -3,6 +3,8 @@ and the reasons a plain `pytest` gives for the tests it skips."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -46,3 +48,26 @@ def test_a_missing_part_names_itself_and_how_to_get_it(monkeypatch):
     assert "scripts/setup-registry" in parts.registry_missing()
     monkeypatch.setenv("KUBECONFIG", "/somewhere/kubeconfig")
     assert parts.kubernetes_missing() is None
+
+
+def test_the_lanes_select_by_the_markers_the_hook_sets():
+    """scripts/test's lanes are `-m kubernetes` and `-m "not kubernetes"`, and `--quick`
+    is `-m "not integration"`: a hook that marked nothing would leave the cluster's lane
+    empty (pytest's "no test selected", which scripts/test accepts) and run every
+    cluster test in the other lane."""
+    def collected(marker: str, path: str) -> int:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             "-m", marker, path], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+        # "5 tests collected", "46/1181 tests collected" or "no tests collected"
+        last = result.stdout.strip().splitlines()[-1]
+        assert "collected" in last, result.stdout[-2000:] + result.stderr[-2000:]
+        count = last.split("/")[0].split()[0]
+        return 0 if count == "no" else int(count)
+
+    prewarm = "tests/integration/test_prewarm.py"
+    assert collected("kubernetes", prewarm) == collected("integration", prewarm) > 0
+    assert collected("not kubernetes", prewarm) == 0
+    build = "tests/integration/test_build.py"
+    assert collected("docker", build) > 0
+    assert collected("not integration", build) == 0
